@@ -1,0 +1,227 @@
+package blockstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/ipfs/go-cid"
+	"github.com/trove-p2p/trove/block"
+)
+
+// Session is a write handle whose blocks GC treats as live roots until End.
+// An importer opens one, writes the DAG through it, pins the root, then ends
+// it; a download does the same with a Partial pin. Without a session a
+// freshly written but not yet pinned block could be swept by the next GC.
+type Session struct {
+	s    *Store
+	live map[string]struct{} // guarded by s.mu
+}
+
+// Session opens a write session. End it when its blocks are pinned or
+// abandoned; until then they survive every GC.
+func (s *Store) Session() *Session {
+	ss := &Session{s: s, live: make(map[string]struct{})}
+	s.mu.Lock()
+	s.sessions[ss] = struct{}{}
+	s.mu.Unlock()
+	return ss
+}
+
+// End releases the session's blocks to the ordinary pin-based GC rules. It
+// is idempotent.
+func (ss *Session) End() {
+	ss.s.mu.Lock()
+	delete(ss.s.sessions, ss)
+	ss.s.mu.Unlock()
+}
+
+// note records mh as live before it is written, so that a GC starting at
+// any point afterwards either sees it in the session or in its own record
+// of writes made while it runs.
+func (ss *Session) note(mh []byte) {
+	k := string(mh)
+	ss.s.mu.Lock()
+	ss.live[k] = struct{}{}
+	if g := ss.s.gc; g != nil {
+		g.seen[k] = struct{}{}
+	}
+	ss.s.mu.Unlock()
+}
+
+func checkSize(c cid.Cid, data []byte) error {
+	if len(data) > block.MaxSize {
+		return fmt.Errorf("blockstore: %s is %d bytes: %w", c, len(data), block.ErrTooLarge)
+	}
+	return nil
+}
+
+// Put stores a block durably enough for Badger (durable on disk only with
+// Options.SyncWrites or after Store.Sync) and keeps it live for GC.
+func (ss *Session) Put(ctx context.Context, c cid.Cid, data []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkSize(c, data); err != nil {
+		return err
+	}
+	mh := c.Hash()
+	ss.note(mh)
+	s := ss.s
+	s.gate.RLock()
+	defer s.gate.RUnlock()
+	err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(blockKey(mh), data) })
+	if err != nil {
+		return mapErr(c, err)
+	}
+	return nil
+}
+
+// Batch accumulates block writes for import. Put hands data to Badger in
+// chunks of Options.BatchBytes, with at most two chunks in flight, so the
+// importer hashes the next chunk while Badger writes the previous one and
+// memory stays bounded. A Batch is for one goroutine.
+//
+// Put may retain data until Commit or Discard returns: the caller must not
+// modify it.
+type Batch struct {
+	s       *Store
+	ss      *Session
+	ownSess bool
+	txn     *badger.Txn
+	pending int
+	sem     chan struct{}
+	wg      sync.WaitGroup
+	errMu   sync.Mutex
+	err     error
+	done    bool
+}
+
+var _ block.Putter = (*Batch)(nil)
+
+// NewBatch returns a batch with its own session, which ends at Commit or
+// Discard; the blocks are therefore live only until then, so pin the root
+// before committing or use Session.NewBatch.
+func (s *Store) NewBatch() *Batch {
+	b := s.Session().NewBatch()
+	b.ownSess = true
+	return b
+}
+
+// NewBatch returns a batch whose blocks belong to this session.
+func (ss *Session) NewBatch() *Batch {
+	return &Batch{
+		s:   ss.s,
+		ss:  ss,
+		txn: ss.s.db.NewTransaction(true),
+		sem: make(chan struct{}, defaultBatchInflight),
+	}
+}
+
+func (b *Batch) setErr(err error) {
+	if err == nil {
+		return
+	}
+	b.errMu.Lock()
+	if b.err == nil {
+		b.err = err
+	}
+	b.errMu.Unlock()
+}
+
+func (b *Batch) getErr() error {
+	b.errMu.Lock()
+	defer b.errMu.Unlock()
+	return b.err
+}
+
+var errBatchDone = errors.New("blockstore: batch already committed or discarded")
+
+// Put adds a block to the batch. Errors from earlier background writes are
+// reported by the next Put or by Commit.
+func (b *Batch) Put(ctx context.Context, c cid.Cid, data []byte) error {
+	if b.done {
+		return errBatchDone
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := b.getErr(); err != nil {
+		return err
+	}
+	if err := checkSize(c, data); err != nil {
+		return err
+	}
+	mh := c.Hash()
+	b.ss.note(mh)
+	key := blockKey(mh)
+	err := b.txn.Set(key, data)
+	if errors.Is(err, badger.ErrTxnTooBig) {
+		b.flush()
+		err = b.txn.Set(key, data)
+	}
+	if err != nil {
+		return mapErr(c, err)
+	}
+	b.pending += len(data) + len(key)
+	if b.pending >= b.s.opts.BatchBytes {
+		b.flush()
+	}
+	return nil
+}
+
+// flush hands the current transaction to Badger asynchronously and starts
+// a new one.
+func (b *Batch) flush() {
+	txn := b.txn
+	b.txn = b.s.db.NewTransaction(true)
+	b.pending = 0
+	b.sem <- struct{}{}
+	b.wg.Add(1)
+	b.s.gate.RLock()
+	txn.CommitWith(func(err error) {
+		b.s.gate.RUnlock()
+		b.setErr(err)
+		<-b.sem
+		b.wg.Done()
+	})
+}
+
+// Commit writes everything put so far and fsyncs it before returning, so a
+// crash after Commit loses nothing.
+func (b *Batch) Commit() error {
+	if b.done {
+		return errBatchDone
+	}
+	b.done = true
+	if b.ownSess {
+		defer b.ss.End()
+	}
+	b.flush()
+	b.wg.Wait()
+	b.txn.Discard()
+	if err := b.getErr(); err != nil {
+		return fmt.Errorf("blockstore: batch: %w", err)
+	}
+	if !b.s.opts.SyncWrites {
+		return b.s.Sync()
+	}
+	return nil
+}
+
+// Discard drops what has not been handed to Badger yet and waits for what
+// has. Blocks already written stay until GC removes them. Discard after
+// Commit is a no-op, so it can be deferred.
+func (b *Batch) Discard() {
+	if b.done {
+		return
+	}
+	b.done = true
+	b.txn.Discard()
+	b.wg.Wait()
+	if b.ownSess {
+		b.ss.End()
+	}
+}

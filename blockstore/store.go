@@ -1,0 +1,369 @@
+package blockstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-multihash"
+	"github.com/trove-p2p/trove/block"
+)
+
+// ErrLocked means another Store (in this process or another) has the
+// repository open. Badger cannot share a directory, so the CLI tells the user
+// to talk to the daemon instead.
+var ErrLocked = errors.New("repo is in use by another trove process (is a daemon running?)")
+
+// ErrClosed is returned by calls on a Store after Close.
+var ErrClosed = errors.New("blockstore: closed")
+
+// Key prefixes. One byte plus a slash keeps the three key spaces apart and
+// lets each be scanned on its own; block keys are the bare multihash after
+// the prefix so that CID versions and codecs collapse onto one entry.
+var (
+	prefixBlock = []byte("b/")
+	prefixPin   = []byte("p/")
+	prefixMeta  = []byte("m/")
+	// prefixFlush holds a throwaway key that GC writes and drops so that
+	// Badger flushes its memtable (DropPrefix is the only public way) and
+	// the compaction that follows sees the tombstones it must count.
+	prefixFlush = []byte("f/")
+)
+
+// Default tuning, chosen from the measurements in docs/blockstore.md.
+const (
+	defaultValueThreshold   = 1 << 10
+	defaultMemTableSize     = 16 << 20
+	defaultNumMemtables     = 2
+	defaultValueLogFileSize = 256 << 20
+	defaultBlockCacheSize   = 16 << 20
+	defaultBatchBytes       = 16 << 20
+	defaultBatchInflight    = 2
+)
+
+// Options configures Open. The zero value is a sensible, quiet,
+// non-verifying store tuned for import throughput.
+type Options struct {
+	// Verify re-hashes every block on Get with block.Verify. Off by default
+	// because the bytes were verified when they entered the store and
+	// hashing costs about a millisecond per MiB; turn it on to detect disk
+	// rot (trove's "repo verify" does it once, explicitly).
+	Verify bool
+	// SyncWrites makes every Put and every batch flush durable on its own
+	// (Badger SyncWrites). Off by default: Batch.Commit and Sync fsync
+	// explicitly, which is what import needs and is much faster.
+	SyncWrites bool
+	// Logger receives Badger's messages: errors and warnings at Warn, the
+	// rest at Debug. Nil drops them, so a CLI run prints nothing.
+	Logger *slog.Logger
+	// ValueLogFileSize is the size of one value-log file, which is also the
+	// unit value-log GC reclaims (the file being written is never
+	// collected). Zero means 256 MiB.
+	ValueLogFileSize int64
+	// MemTableSize bounds one memtable. With block bytes in the value log a
+	// memtable holds only keys and pointers, so small is fine. Zero means
+	// 16 MiB.
+	MemTableSize int64
+	// BatchBytes is how many block bytes a Batch accumulates before it
+	// hands them to Badger; at most two such chunks are in flight, which
+	// bounds import memory. Zero means 16 MiB.
+	BatchBytes int
+	// Tune, if set, is applied to the Badger options last. It exists for
+	// benchmarks and experiments; the defaults above are the supported
+	// configuration.
+	Tune func(*badger.Options)
+}
+
+// Store is a Badger-backed block store with pins and GC. It is safe for
+// concurrent use. Every Store owns its directory exclusively.
+type Store struct {
+	db     *badger.DB
+	opts   Options
+	log    *slog.Logger
+	unlock func() error
+
+	// gate is held shared by every write and exclusively by GC for the
+	// moment it forces a memtable flush: Badger's DropPrefix refuses
+	// concurrent writes with an error, so we make them wait instead.
+	gate sync.RWMutex
+
+	// mu guards sessions and gc.
+	mu       sync.Mutex
+	sessions map[*Session]struct{}
+	gc       *gcState
+
+	gcMu sync.Mutex // one GC at a time
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var (
+	_ block.Getter = (*Store)(nil)
+	_ block.Putter = (*Store)(nil)
+	_ block.Haser  = (*Store)(nil)
+)
+
+// Open opens (creating if needed) the store in dir. If another Store holds
+// dir, the error wraps ErrLocked.
+func Open(dir string, opts Options) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("blockstore: %w", err)
+	}
+	release, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	bo := badger.DefaultOptions(dir)
+	bo.Logger = badgerLogger{opts.Logger}
+	bo.SyncWrites = opts.SyncWrites
+	bo.ValueThreshold = defaultValueThreshold
+	bo.MemTableSize = orDefault(opts.MemTableSize, defaultMemTableSize)
+	bo.NumMemtables = defaultNumMemtables
+	bo.ValueLogFileSize = orDefault(opts.ValueLogFileSize, defaultValueLogFileSize)
+	bo.BlockCacheSize = defaultBlockCacheSize
+	bo.Compression = options.None // block bytes are mostly incompressible
+	bo.NumCompactors = 2
+	bo.MetricsEnabled = false // expvar metrics are process-global
+	bo.DetectConflicts = true // GC's sweep relies on it
+	if opts.Tune != nil {
+		opts.Tune(&bo)
+	}
+	db, err := badger.Open(bo)
+	if err != nil {
+		release()
+		if strings.Contains(err.Error(), "Another process is using this Badger database") {
+			return nil, fmt.Errorf("blockstore: %s: %w", dir, ErrLocked)
+		}
+		return nil, fmt.Errorf("blockstore: open %s: %w", dir, err)
+	}
+	if opts.BatchBytes <= 0 {
+		opts.BatchBytes = defaultBatchBytes
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Store{db: db, opts: opts, log: log, unlock: release, sessions: make(map[*Session]struct{})}, nil
+}
+
+func orDefault(v, d int64) int64 {
+	if v <= 0 {
+		return d
+	}
+	return v
+}
+
+// Close flushes and closes the database and releases the directory lock.
+// Open batches and sessions must be finished first.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closeErr = s.db.Close()
+		if err := s.unlock(); err != nil && s.closeErr == nil {
+			s.closeErr = err
+		}
+	})
+	return s.closeErr
+}
+
+// Sync makes every write that has returned durable.
+func (s *Store) Sync() error {
+	if err := s.db.Sync(); err != nil {
+		return fmt.Errorf("blockstore: sync: %w", err)
+	}
+	return nil
+}
+
+func blockKey(mh []byte) []byte {
+	k := make([]byte, 0, len(prefixBlock)+len(mh))
+	return append(append(k, prefixBlock...), mh...)
+}
+
+func mapErr(c cid.Cid, err error) error {
+	switch {
+	case errors.Is(err, badger.ErrKeyNotFound):
+		return block.NotFound(c)
+	case errors.Is(err, badger.ErrDBClosed):
+		return ErrClosed
+	}
+	return fmt.Errorf("blockstore: %s: %w", c, err)
+}
+
+// Get returns a copy of the block's bytes, or an error wrapping
+// block.ErrNotFound. With Options.Verify it re-hashes them first.
+func (s *Store) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var data []byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(blockKey(c.Hash()))
+		if err != nil {
+			return err
+		}
+		data, err = item.ValueCopy(nil)
+		return err
+	})
+	if err != nil {
+		return nil, mapErr(c, err)
+	}
+	if s.opts.Verify {
+		if err := block.Verify(c, data); err != nil {
+			return nil, fmt.Errorf("blockstore: %w", err)
+		}
+	}
+	return data, nil
+}
+
+// Has reports whether a block with c's multihash is stored.
+func (s *Store) Has(ctx context.Context, c cid.Cid) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	err := s.db.View(func(txn *badger.Txn) error {
+		_, err := txn.Get(blockKey(c.Hash()))
+		return err
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, mapErr(c, err)
+	}
+	return true, nil
+}
+
+// Size returns the block's length in bytes without copying it.
+func (s *Store) Size(ctx context.Context, c cid.Cid) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var n int
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(blockKey(c.Hash()))
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error { n = len(v); return nil })
+	})
+	if err != nil {
+		return 0, mapErr(c, err)
+	}
+	return n, nil
+}
+
+// Put stores a block. Stores trust their input: callers verify bytes from
+// outside with block.Verify first. Put always writes, even if the block is
+// present; see docs/blockstore.md for why GC safety needs that.
+func (s *Store) Put(ctx context.Context, c cid.Cid, data []byte) error {
+	ss := s.Session()
+	defer ss.End()
+	return ss.Put(ctx, c, data)
+}
+
+// Delete removes a block. Deleting a missing block is not an error.
+func (s *Store) Delete(ctx context.Context, c cid.Cid) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.gate.RLock()
+	defer s.gate.RUnlock()
+	err := s.db.Update(func(txn *badger.Txn) error { return txn.Delete(blockKey(c.Hash())) })
+	if err != nil {
+		return mapErr(c, err)
+	}
+	return nil
+}
+
+// AllKeys yields the multihash of every stored block, in key order. The
+// iteration reads a consistent snapshot; it stops at the first error (which
+// it yields) or when ctx is done.
+func (s *Store) AllKeys(ctx context.Context) iter.Seq2[multihash.Multihash, error] {
+	return func(yield func(multihash.Multihash, error) bool) {
+		err := s.scanBlocks(ctx, func(mh []byte, _ *badger.Item) bool {
+			return yield(multihash.Multihash(append([]byte(nil), mh...)), nil)
+		})
+		if err != nil {
+			yield(nil, err)
+		}
+	}
+}
+
+// scanBlocks calls fn with each block key's multihash (valid only during the
+// call) until fn returns false.
+func (s *Store) scanBlocks(ctx context.Context, fn func(mh []byte, item *badger.Item) bool) error {
+	return s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: prefixBlock})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			item := it.Item()
+			if !fn(item.Key()[len(prefixBlock):], item) {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
+// RepoStat summarises the store for "trove repo stat".
+type RepoStat struct {
+	Blocks int64 // number of stored blocks
+	Bytes  int64 // sum of block lengths (exact)
+	Pins   int64 // number of pins of all kinds
+	// DiskLSM and DiskVlog are Badger's own size estimates of its LSM
+	// tree and value log on disk, refreshed by Badger about once a minute.
+	DiskLSM, DiskVlog int64
+}
+
+// Stat counts blocks and bytes by a key-only scan. Sizes come from each
+// value's header (no block bytes are copied), so it costs O(blocks) index
+// reads rather than keeping counters that every Put would have to maintain
+// with a read-modify-write.
+func (s *Store) Stat(ctx context.Context) (RepoStat, error) {
+	var st RepoStat
+	var verr error
+	err := s.scanBlocks(ctx, func(_ []byte, item *badger.Item) bool {
+		st.Blocks++
+		verr = item.Value(func(v []byte) error { st.Bytes += int64(len(v)); return nil })
+		return verr == nil
+	})
+	if err == nil {
+		err = verr
+	}
+	if err != nil {
+		return RepoStat{}, fmt.Errorf("blockstore: stat: %w", err)
+	}
+	pins, err := s.Pins(ctx)
+	if err != nil {
+		return RepoStat{}, err
+	}
+	st.Pins = int64(len(pins))
+	st.DiskLSM, st.DiskVlog = s.db.Size()
+	return st, nil
+}
+
+// badgerLogger routes Badger's printf-style logging to slog, or drops it.
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) logf(lvl slog.Level, f string, a ...any) {
+	if b.l == nil || !b.l.Enabled(context.Background(), lvl) {
+		return
+	}
+	b.l.Log(context.Background(), lvl, "badger: "+strings.TrimSpace(fmt.Sprintf(f, a...)))
+}
+
+func (b badgerLogger) Errorf(f string, a ...any)   { b.logf(slog.LevelWarn, f, a...) }
+func (b badgerLogger) Warningf(f string, a ...any) { b.logf(slog.LevelWarn, f, a...) }
+func (b badgerLogger) Infof(f string, a ...any)    { b.logf(slog.LevelDebug, f, a...) }
+func (b badgerLogger) Debugf(f string, a ...any)   { b.logf(slog.LevelDebug, f, a...) }
