@@ -1,0 +1,155 @@
+package transfer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/trove-p2p/trove/block"
+)
+
+// BlockGetter is a block.Getter over a DAG that is still downloading: Get
+// returns local blocks at once and fetches a missing one on demand, ahead
+// of the background fetch, so a reader (cat, the gateway, FUSE) can start
+// at the beginning while the rest arrives. It also marks the span holding
+// the block urgent, so the background fetch moves the reader's next blocks
+// to the front.
+//
+// The caller names each CID, having read it from a parent it got from this
+// same Getter, so every block is still verified against a CID that a
+// verified parent named.
+type BlockGetter struct {
+	t    *transfer
+	done chan struct{}
+	err  error
+	once sync.Once
+}
+
+var _ block.Getter = (*BlockGetter)(nil)
+
+// Getter starts fetching root in the background and returns a Getter for
+// its blocks. Close (or cancelling ctx) stops the background fetch.
+func (f *Fetcher) Getter(ctx context.Context, root cid.Cid, hints ...peer.AddrInfo) *BlockGetter {
+	g := &BlockGetter{t: f.start(ctx, root, hints), done: make(chan struct{})}
+	go func() {
+		g.err = g.t.finish(g.t.fetchDAG())
+		close(g.done)
+	}()
+	return g
+}
+
+// Wait blocks until the background fetch ends and returns its error.
+func (g *BlockGetter) Wait(ctx context.Context) error {
+	select {
+	case <-g.done:
+		return g.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops the background fetch.
+func (g *BlockGetter) Close() error {
+	g.once.Do(g.t.stop)
+	return nil
+}
+
+// Get returns c's bytes, fetching it from the transfer's providers if it
+// is not stored yet.
+func (g *BlockGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	t := g.t
+	data, err := t.f.store.Get(ctx, c)
+	if err == nil || !errors.Is(err, block.ErrNotFound) {
+		return data, err
+	}
+	select {
+	case t.urgent <- c:
+	default:
+	}
+	var last error = block.NotFound(c)
+	tried := map[*session]bool{}
+	for {
+		t.mu.Lock()
+		var s *session
+		for _, cand := range t.sessions {
+			if !tried[cand] && cand.Err() == nil {
+				s = cand
+				break
+			}
+		}
+		ready := t.peerReady
+		t.mu.Unlock()
+		if s == nil {
+			select {
+			case <-ready:
+				continue
+			case <-t.discoverDone:
+				t.mu.Lock()
+				more := false
+				for _, cand := range t.sessions {
+					more = more || (!tried[cand] && cand.Err() == nil)
+				}
+				t.mu.Unlock()
+				if more {
+					continue
+				}
+				return nil, fmt.Errorf("%w (%w)", last, ErrNoProviders)
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		tried[s] = true
+		data, err := t.getOne(ctx, s, c)
+		if err == nil {
+			return data, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		last = err
+	}
+}
+
+// getOne fetches c from s, stores it and returns it.
+func (t *transfer) getOne(ctx context.Context, s *session, c cid.Cid) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, t.f.opts.RequestTimeout)
+	defer cancel()
+	call, err := s.request(Message{Type: MsgWant, CIDs: []cid.Cid{c}}, []cid.Cid{c})
+	if err != nil {
+		return nil, err
+	}
+	defer s.cancel(call)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case m, ok := <-call.ch:
+			if !ok {
+				if err := s.Err(); err != nil {
+					return nil, err
+				}
+				return nil, block.NotFound(c)
+			}
+			switch m.Type {
+			case MsgMissing:
+				return nil, block.NotFound(c)
+			case MsgDone:
+				if err := statusErr(m.Status); err != nil {
+					return nil, err
+				}
+			case MsgBlock:
+				s.consumed(len(m.Data))
+				t.bytes.Add(int64(len(m.Data)))
+				if err := t.f.store.Put(ctx, c, m.Data); err != nil {
+					return nil, err
+				}
+				// The store may keep m.Data; the caller owns what Get returns.
+				return bytes.Clone(m.Data), nil
+			}
+		}
+	}
+}

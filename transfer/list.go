@@ -1,0 +1,416 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipfs/go-cid"
+)
+
+// tpeer is one provider as a transfer sees it. Only the coordinator
+// goroutine touches it.
+type tpeer struct {
+	s        *session
+	rate     float64
+	inflight int64
+	failures int
+	until    time.Time // backing off until
+	dead     bool
+	recv     int64 // bytes received, for rate samples
+	busy     time.Duration
+	busyFrom time.Time // zero when idle
+	lastRecv int64
+	lastBusy time.Duration
+}
+
+func (p *tpeer) usable(now time.Time) bool {
+	return !p.dead && p.s.Err() == nil && !now.Before(p.until)
+}
+
+// span is a run of consecutive missing blocks of one list, assigned as a
+// unit.
+type span struct {
+	idx     []int // indexes into the list
+	urgent  bool
+	holders map[*run]struct{}
+}
+
+// run is one want request carrying (part of) a span to one peer.
+type run struct {
+	p       *tpeer
+	sp      *span
+	bytes   int64 // requested and not yet received
+	cancel  context.CancelFunc
+	stopped bool // cancelled by the coordinator, not failed
+}
+
+type event struct {
+	r     *run
+	i     int   // block index (arrival)
+	n     int64 // bytes (arrival)
+	fresh bool  // first copy of the block
+	end   bool
+	err   error
+}
+
+// list is the state of one fetchList call.
+type list struct {
+	refs  []blockRef
+	index map[string]int // multihash -> index
+	state []atomic.Bool  // true once stored
+	left  int
+}
+
+func (l *list) size(i int) int64 {
+	if l.refs[i].size > 0 {
+		return l.refs[i].size
+	}
+	return defaultBlockSize
+}
+
+// fetchList makes every block of refs present in the store. It is the
+// coordinator: one goroutine that owns all scheduling state, reacts to
+// events from the per-request goroutines and asks Schedule what to do
+// next.
+func (t *transfer) fetchList(refs []blockRef) error {
+	ctx, cancelAll := context.WithCancel(t.ctx)
+	defer cancelAll()
+	l := &list{index: make(map[string]int, len(refs))}
+	for _, r := range refs {
+		k := string(r.c.Hash())
+		if _, dup := l.index[k]; dup {
+			continue // identical blocks (a file of zeros) are fetched once
+		}
+		l.index[k] = len(l.refs)
+		l.refs = append(l.refs, r)
+	}
+	l.state = make([]atomic.Bool, len(l.refs))
+	// Resume: whatever the store has is never asked for.
+	var spans []*span
+	var cur *span
+	var curBytes int64
+	for i, r := range l.refs {
+		ok, err := t.f.store.Has(ctx, r.c)
+		if err != nil {
+			return err
+		}
+		if ok {
+			l.state[i].Store(true)
+			t.have.Add(l.size(i))
+			cur = nil
+			continue
+		}
+		l.left++
+		if cur == nil || curBytes+l.size(i) > t.f.opts.SpanBytes {
+			cur = &span{holders: map[*run]struct{}{}}
+			spans = append(spans, cur)
+			curBytes = 0
+		}
+		cur.idx = append(cur.idx, i)
+		curBytes += l.size(i)
+	}
+	if l.left == 0 {
+		return nil
+	}
+
+	events := make(chan event, 256)
+	var peers []*tpeer
+	t.mu.Lock()
+	for _, s := range t.sessions {
+		peers = append(peers, &tpeer{s: s})
+	}
+	t.mu.Unlock()
+	seen := map[*session]bool{}
+	for _, p := range peers {
+		seen[p.s] = true
+	}
+	runs := map[*run]struct{}{}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	lastProgress := time.Now()
+	var lastBytes int64
+	lastRate := time.Now()
+
+	stopRun := func(r *run) {
+		if !r.stopped {
+			r.stopped = true
+			r.cancel()
+		}
+	}
+	defer func() {
+		for r := range runs {
+			stopRun(r)
+		}
+	}()
+
+	for {
+		now := time.Now()
+		// Drop finished spans; ask the scheduler about the rest.
+		live := spans[:0]
+		for _, sp := range spans {
+			if spanLeft(l, sp) > 0 {
+				live = append(live, sp)
+			} else {
+				for r := range sp.holders {
+					stopRun(r)
+				}
+			}
+		}
+		spans = live
+		if l.left == 0 {
+			return nil
+		}
+		loads := make([]PeerLoad, len(peers))
+		alive := 0
+		for i, p := range peers {
+			loads[i] = PeerLoad{Rate: p.rate, Inflight: p.inflight, Usable: p.usable(now)}
+			if !p.dead && p.s.Err() == nil {
+				alive++
+			}
+		}
+		t.npeer.Store(int32(alive))
+		sl := make([]SpanLoad, len(spans))
+		pidx := map[*tpeer]int{}
+		for i, p := range peers {
+			pidx[p] = i
+		}
+		for i, sp := range spans {
+			sl[i] = SpanLoad{Bytes: spanBytes(l, sp), Urgent: sp.urgent}
+			for r := range sp.holders {
+				sl[i].Holders = append(sl[i].Holders, pidx[r.p])
+			}
+		}
+		for _, a := range Schedule(loads, sl, t.f.opts.Sched) {
+			r := t.startRun(ctx, l, peers[a.Peer], spans[a.Span], events)
+			if r != nil {
+				runs[r] = struct{}{}
+			}
+		}
+		if len(runs) == 0 && alive == 0 {
+			select {
+			case <-t.discoverDone:
+				if len(t.newPeer) == 0 {
+					return fmt.Errorf("transfer %s: %d blocks missing: %w", t.root, l.left, ErrNoProviders)
+				}
+			default:
+			}
+		}
+
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case p := <-t.newPeer:
+			if !seen[p.s] {
+				seen[p.s] = true
+				peers = append(peers, p)
+			}
+		case c := <-t.urgent:
+			if i, ok := l.index[string(c.Hash())]; ok {
+				for _, sp := range spans {
+					if sp.idx[0] <= i && i <= sp.idx[len(sp.idx)-1] {
+						sp.urgent = true
+					}
+				}
+			}
+		case ev := <-events:
+			t.handle(l, ev, runs)
+		case <-tick.C:
+			for _, p := range peers {
+				p.sample(now)
+			}
+			if d := now.Sub(lastRate); d >= time.Second/2 {
+				b := t.bytes.Load()
+				r := float64(b-lastBytes) / d.Seconds()
+				old := math.Float64frombits(t.rate.Load())
+				if old > 0 {
+					r = 0.5*old + 0.5*r
+				}
+				t.rate.Store(math.Float64bits(r))
+				lastBytes, lastRate = b, now
+			}
+			if cb := t.f.opts.OnProgress; cb != nil && now.Sub(lastProgress) >= t.f.opts.ProgressInterval {
+				lastProgress = now
+				cb(t.snapshot())
+			}
+		}
+	}
+}
+
+func spanLeft(l *list, sp *span) int {
+	n := 0
+	for _, i := range sp.idx {
+		if !l.state[i].Load() {
+			n++
+		}
+	}
+	return n
+}
+
+func spanBytes(l *list, sp *span) int64 {
+	var n int64
+	for _, i := range sp.idx {
+		if !l.state[i].Load() {
+			n += l.size(i)
+		}
+	}
+	return n
+}
+
+// sample folds the last tick's throughput into the peer's rate. Only time
+// with requests outstanding counts, so an idle peer is not judged slow.
+func (p *tpeer) sample(now time.Time) {
+	busy := p.busy
+	if !p.busyFrom.IsZero() {
+		busy += now.Sub(p.busyFrom)
+	}
+	db, dt := p.recv-p.lastRecv, busy-p.lastBusy
+	if dt < 50*time.Millisecond {
+		return
+	}
+	r := float64(db) / dt.Seconds()
+	if p.rate == 0 {
+		p.rate = r
+	} else {
+		p.rate = 0.6*p.rate + 0.4*r
+	}
+	p.lastRecv, p.lastBusy = p.recv, busy
+}
+
+func (p *tpeer) addInflight(n int64, now time.Time) {
+	was := p.inflight > 0
+	p.inflight += n
+	switch is := p.inflight > 0; {
+	case is && !was:
+		p.busyFrom = now
+	case !is && was:
+		p.busy += now.Sub(p.busyFrom)
+		p.busyFrom = time.Time{}
+	}
+}
+
+func (t *transfer) handle(l *list, ev event, runs map[*run]struct{}) {
+	r, now := ev.r, time.Now()
+	if !ev.end {
+		sz := l.size(ev.i)
+		r.bytes -= sz
+		r.p.addInflight(-sz, now)
+		r.p.recv += ev.n
+		if ev.fresh {
+			l.left--
+		}
+		return
+	}
+	delete(runs, r)
+	delete(r.sp.holders, r)
+	r.p.addInflight(-r.bytes, now)
+	r.bytes = 0
+	if ev.err == nil || r.stopped {
+		return
+	}
+	p := r.p
+	p.failures++
+	if errors.Is(ev.err, ErrMisbehaved) || p.s.Err() != nil || p.failures >= t.f.opts.MaxFailures {
+		p.dead = true
+		t.f.log.Info("transfer: dropping provider", "peer", p.s.p, "err", ev.err)
+		return
+	}
+	p.until = now.Add(t.f.opts.Backoff << (p.failures - 1))
+	t.f.log.Debug("transfer: provider backing off", "peer", p.s.p, "err", ev.err)
+}
+
+// startRun requests the span's missing blocks from p; a goroutine stores
+// what arrives and reports to the coordinator.
+func (t *transfer) startRun(ctx context.Context, l *list, p *tpeer, sp *span, events chan<- event) *run {
+	var cids []cid.Cid
+	var idx []int
+	var bytes int64
+	for _, i := range sp.idx {
+		if !l.state[i].Load() {
+			cids = append(cids, l.refs[i].c)
+			idx = append(idx, i)
+			bytes += l.size(i)
+		}
+	}
+	if len(cids) == 0 {
+		return nil
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	r := &run{p: p, sp: sp, bytes: bytes, cancel: cancel}
+	sp.holders[r] = struct{}{}
+	p.addInflight(bytes, time.Now())
+	go func() {
+		err := t.want(rctx, l, r, cids, events)
+		cancel()
+		select {
+		case events <- event{r: r, end: true, err: err}:
+		case <-ctx.Done():
+		}
+	}()
+	return r
+}
+
+// want carries out one run.
+func (t *transfer) want(ctx context.Context, l *list, r *run, cids []cid.Cid, events chan<- event) error {
+	s := r.p.s
+	call, err := s.request(Message{Type: MsgWant, CIDs: cids}, cids)
+	if err != nil {
+		return err
+	}
+	defer s.cancel(call)
+	timeout := t.f.opts.RequestTimeout
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+			return fmt.Errorf("transfer: peer %s: no progress for %v", s.p, timeout)
+		case m, ok := <-call.ch:
+			if !ok {
+				if err := s.Err(); err != nil {
+					return err
+				}
+				return errors.New("transfer: request ended without status")
+			}
+			timer.Reset(timeout)
+			switch m.Type {
+			case MsgMissing:
+				return fmt.Errorf("peer %s: %w", s.p, statusErr(StatusNotFound))
+			case MsgDone:
+				if m.Status != StatusOK {
+					return fmt.Errorf("peer %s: %w", s.p, statusErr(m.Status))
+				}
+				return nil
+			case MsgBlock:
+				i := l.index[string(m.CID.Hash())]
+				fresh := false
+				n := int64(len(m.Data))
+				t.bytes.Add(n)
+				t.f.received.Add(float64(n))
+				if !l.state[i].Load() {
+					// Verified by the session reader against the CID we
+					// asked for; stored before it counts as done.
+					if err := t.f.store.Put(ctx, m.CID, m.Data); err != nil {
+						s.consumed(len(m.Data))
+						return fmt.Errorf("storing %s: %w", m.CID, err)
+					}
+					fresh = l.state[i].CompareAndSwap(false, true)
+					if fresh {
+						t.have.Add(n)
+					}
+				}
+				s.consumed(len(m.Data))
+				select {
+				case events <- event{r: r, i: i, n: n, fresh: fresh}:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,640 @@
+package transfer
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/trove-p2p/trove/block"
+	"golang.org/x/time/rate"
+)
+
+// Source is what a Server serves from: it reads blocks and answers
+// have-queries without reading them.
+type Source interface {
+	block.Getter
+	block.Haser
+}
+
+// ServerOptions tunes a Server. The zero value serves without rate limits
+// and with the defaults noted on each field.
+type ServerOptions struct {
+	// MaxRequests caps the requests one peer may have open across all its
+	// streams; more get StatusTooMany. Zero means 64.
+	MaxRequests int
+	// MaxStreams caps concurrent streams per peer; more are reset. Since
+	// each stream holds at most one block in memory, this bounds memory
+	// per peer to MaxStreams*block.MaxSize. Zero means 4.
+	MaxStreams int
+	// GlobalRate and PeerRate are upload limits in bytes per second for
+	// all peers together and for each peer. Zero means unlimited.
+	GlobalRate, PeerRate float64
+	// WriteTimeout bounds one message write; a peer that does not read
+	// for this long is reset. Zero means 30s.
+	WriteTimeout time.Duration
+	// IdleTimeout closes a stream on which the peer sent nothing for
+	// this long. Zero means 2 minutes.
+	IdleTimeout time.Duration
+	// Logger receives protocol errors. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (o *ServerOptions) fill() {
+	if o.MaxRequests <= 0 {
+		o.MaxRequests = 64
+	}
+	if o.MaxStreams <= 0 {
+		o.MaxStreams = 4
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 30 * time.Second
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 2 * time.Minute
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Server answers /trove/transfer/1.0.0 streams from a Source.
+//
+// Fairness between peers comes from granularity: every stream's writer
+// serves one block per turn and takes it from the shared global token
+// bucket, so a greedy peer cannot starve others for longer than one block.
+type Server struct {
+	h    host.Host
+	src  Source
+	opts ServerOptions
+	log  *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	global *rate.Limiter
+
+	mu       sync.Mutex
+	peerRate float64
+	peers    map[peer.ID]*servedPeer
+	served   map[peer.ID]int64 // bytes of block data sent, kept after disconnect
+}
+
+type servedPeer struct {
+	streams int
+	open    int
+	lim     *rate.Limiter
+}
+
+// NewServer registers the protocol handler on h. Close unregisters it.
+func NewServer(h host.Host, src Source, opts ServerOptions) *Server {
+	opts.fill()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		h: h, src: src, opts: opts, log: opts.Logger,
+		ctx: ctx, cancel: cancel,
+		global:   rate.NewLimiter(limitOf(opts.GlobalRate), burstOf(opts.GlobalRate)),
+		peerRate: opts.PeerRate,
+		peers:    make(map[peer.ID]*servedPeer),
+		served:   make(map[peer.ID]int64),
+	}
+	h.SetStreamHandler(ProtocolID, s.handle)
+	return s
+}
+
+func limitOf(bps float64) rate.Limit {
+	if bps <= 0 {
+		return rate.Inf
+	}
+	return rate.Limit(bps)
+}
+
+// burstOf lets a full block through in one reservation (WaitN fails for n
+// above the burst) while keeping bursts short relative to the rate.
+func burstOf(bps float64) int {
+	return block.MaxSize
+}
+
+// SetLimits changes the upload limits (bytes/s, zero = unlimited) for the
+// live server; streams already waiting pick them up at their next block.
+func (s *Server) SetLimits(global, perPeer float64) {
+	s.global.SetLimit(limitOf(global))
+	s.mu.Lock()
+	s.peerRate = perPeer
+	for _, p := range s.peers {
+		p.lim.SetLimit(limitOf(perPeer))
+	}
+	s.mu.Unlock()
+}
+
+// Served reports block bytes sent to each peer since the server started.
+func (s *Server) Served() map[peer.ID]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[peer.ID]int64, len(s.served))
+	for k, v := range s.served {
+		out[k] = v
+	}
+	return out
+}
+
+// Close stops accepting streams and aborts the ones in progress.
+func (s *Server) Close() error {
+	s.h.RemoveStreamHandler(ProtocolID)
+	s.cancel()
+	return nil
+}
+
+func (s *Server) acquire(p peer.ID) *servedPeer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sp := s.peers[p]
+	if sp == nil {
+		sp = &servedPeer{lim: rate.NewLimiter(limitOf(s.peerRate), block.MaxSize)}
+		s.peers[p] = sp
+	}
+	if sp.streams >= s.opts.MaxStreams {
+		return nil
+	}
+	sp.streams++
+	return sp
+}
+
+func (s *Server) release(p peer.ID, sp *servedPeer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sp.streams--
+	if sp.streams == 0 {
+		delete(s.peers, p)
+	}
+}
+
+// openRequest counts a new request against the peer's cap.
+func (s *Server) openRequest(sp *servedPeer) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sp.open >= s.opts.MaxRequests {
+		return false
+	}
+	sp.open++
+	return true
+}
+
+func (s *Server) closeRequest(sp *servedPeer) {
+	s.mu.Lock()
+	sp.open--
+	s.mu.Unlock()
+}
+
+func (s *Server) addServed(p peer.ID, n int) {
+	s.mu.Lock()
+	s.served[p] += int64(n)
+	s.mu.Unlock()
+}
+
+func (s *Server) handle(st network.Stream) {
+	p := st.Conn().RemotePeer()
+	sp := s.acquire(p)
+	if sp == nil {
+		s.log.Debug("transfer: too many streams", "peer", p)
+		st.Reset()
+		return
+	}
+	defer s.release(p, sp)
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	ss := &srvStream{s: s, st: st, peer: p, sp: sp, ctx: ctx, reqs: make(map[uint64]*srvReq)}
+	ss.cond = sync.NewCond(&ss.mu)
+	go func() {
+		// Wake the writer when the server or the stream is torn down.
+		<-ctx.Done()
+		ss.mu.Lock()
+		ss.dead = true
+		ss.cond.Broadcast()
+		ss.mu.Unlock()
+	}()
+	go ss.readLoop(cancel)
+	err := ss.writeLoop()
+	ss.mu.Lock()
+	for _, r := range ss.active {
+		_ = r
+		s.closeRequest(sp)
+	}
+	ss.active = nil
+	ss.mu.Unlock()
+	if err != nil {
+		if !errors.Is(err, context.Canceled) {
+			s.log.Debug("transfer: stream reset", "peer", p, "err", err)
+		}
+		st.Reset()
+		return
+	}
+	st.Close()
+}
+
+// srvStream is one requester stream: a reader that parses requests and a
+// writer that serves the open ones round-robin, one message per turn.
+type srvStream struct {
+	s    *Server
+	st   network.Stream
+	peer peer.ID
+	sp   *servedPeer
+	ctx  context.Context
+
+	mu       sync.Mutex
+	cond     *sync.Cond
+	credit   int64
+	ctrl     []Message // replies that bypass the request queue
+	active   []*srvReq
+	reqs     map[uint64]*srvReq
+	rr       int
+	readDone bool // requester closed its side: finish open requests, then close
+	dead     bool // abort now
+	protoErr error
+}
+
+func (ss *srvStream) readLoop(cancel context.CancelFunc) {
+	br := bufio.NewReaderSize(ss.st, 16<<10)
+	for {
+		ss.st.SetReadDeadline(time.Now().Add(ss.s.opts.IdleTimeout))
+		payload, err := ReadFrame(br, MaxRequestFrame)
+		if err != nil {
+			ss.mu.Lock()
+			if errors.Is(err, io.EOF) {
+				ss.readDone = true
+			} else {
+				ss.protoErr = err
+				ss.dead = true
+			}
+			ss.cond.Broadcast()
+			ss.mu.Unlock()
+			return
+		}
+		m, err := Decode(payload)
+		if errors.Is(err, errUnknownType) {
+			continue
+		}
+		if err == nil {
+			err = ss.accept(m)
+		}
+		if err != nil {
+			ss.s.log.Info("transfer: protocol error, resetting stream", "peer", ss.peer, "err", err)
+			ss.mu.Lock()
+			ss.protoErr = err
+			ss.dead = true
+			ss.cond.Broadcast()
+			ss.mu.Unlock()
+			cancel()
+			return
+		}
+	}
+}
+
+// accept takes one decoded message from the requester.
+func (ss *srvStream) accept(m Message) error {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	defer ss.cond.Broadcast()
+	switch m.Type {
+	case MsgCredit:
+		if m.Credit > math.MaxInt32 {
+			return fmt.Errorf("%w: credit %d", ErrProtocol, m.Credit)
+		}
+		ss.credit += int64(m.Credit)
+		if ss.credit > 1<<40 {
+			return fmt.Errorf("%w: credit overflow", ErrProtocol)
+		}
+		return nil
+	case MsgCancel:
+		if r := ss.reqs[m.ID]; r != nil {
+			r.cancelled = true
+		}
+		return nil
+	case MsgHave, MsgWant, MsgDAG:
+	default:
+		// A response type sent to a server is a broken peer.
+		return fmt.Errorf("%w: unexpected message type 0x%02x", ErrProtocol, m.Type)
+	}
+	if ss.reqs[m.ID] != nil {
+		return fmt.Errorf("%w: request id %d reused while open", ErrProtocol, m.ID)
+	}
+	if m.Type == MsgDAG && m.End != 0 && m.End <= m.Start {
+		ss.ctrl = append(ss.ctrl, Message{Type: MsgDone, ID: m.ID, Status: StatusBadRequest})
+		return nil
+	}
+	if !ss.s.openRequest(ss.sp) {
+		ss.ctrl = append(ss.ctrl, Message{Type: MsgDone, ID: m.ID, Status: StatusTooMany})
+		return nil
+	}
+	r := &srvReq{m: m}
+	ss.reqs[m.ID] = r
+	ss.active = append(ss.active, r)
+	return nil
+}
+
+func (ss *srvStream) writeLoop() error {
+	bw := bufio.NewWriterSize(ss.st, 64<<10)
+	var buf []byte
+	write := func(m *Message) error {
+		buf = AppendFrame(buf[:0], m)
+		ss.st.SetWriteDeadline(time.Now().Add(ss.s.opts.WriteTimeout))
+		_, err := bw.Write(buf)
+		return err
+	}
+	for {
+		ss.mu.Lock()
+		for !ss.dead && len(ss.ctrl) == 0 && len(ss.active) == 0 && !ss.readDone {
+			ss.cond.Wait()
+		}
+		if ss.dead {
+			err := ss.protoErr
+			ss.mu.Unlock()
+			if err == nil {
+				err = context.Canceled
+			}
+			return err
+		}
+		if len(ss.ctrl) > 0 {
+			ctrl := ss.ctrl
+			ss.ctrl = nil
+			ss.mu.Unlock()
+			for i := range ctrl {
+				if err := write(&ctrl[i]); err != nil {
+					return err
+				}
+			}
+			if err := bw.Flush(); err != nil {
+				return err
+			}
+			continue
+		}
+		if len(ss.active) == 0 { // readDone and nothing left
+			ss.mu.Unlock()
+			return bw.Flush()
+		}
+		ss.rr = (ss.rr + 1) % len(ss.active)
+		r := ss.active[ss.rr]
+		cancelled := r.cancelled
+		ss.mu.Unlock()
+
+		var msgs []Message
+		var done bool
+		if cancelled {
+			msgs, done = []Message{{Type: MsgDone, ID: r.m.ID, Status: StatusCancelled}}, true
+		} else {
+			msgs, done = r.step(ss.ctx, ss.s.src)
+		}
+		for i := range msgs {
+			m := &msgs[i]
+			if m.Type == MsgBlock {
+				if err := ss.spend(len(m.Data)); err != nil {
+					return err
+				}
+			}
+			if err := write(m); err != nil {
+				return err
+			}
+			if m.Type == MsgBlock {
+				ss.s.addServed(ss.peer, len(m.Data))
+			}
+		}
+		if done {
+			ss.mu.Lock()
+			delete(ss.reqs, r.m.ID)
+			for i, a := range ss.active {
+				if a == r {
+					ss.active = append(ss.active[:i], ss.active[i+1:]...)
+					break
+				}
+			}
+			ss.mu.Unlock()
+			ss.s.closeRequest(ss.sp)
+		}
+		// Flush at the end of each turn: blocks are large enough that
+		// batching them gains nothing, and small replies must not sit in
+		// the buffer while the writer waits for credit.
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+	}
+}
+
+// spend waits for flow-control credit and both token buckets before a
+// block of n bytes goes out.
+func (ss *srvStream) spend(n int) error {
+	ss.mu.Lock()
+	for ss.credit <= 0 && !ss.dead {
+		ss.cond.Wait()
+	}
+	if ss.dead {
+		ss.mu.Unlock()
+		return context.Canceled
+	}
+	ss.credit -= int64(n)
+	ss.mu.Unlock()
+	if n == 0 {
+		return nil
+	}
+	if err := ss.sp.lim.WaitN(ss.ctx, n); err != nil {
+		return err
+	}
+	return ss.s.global.WaitN(ss.ctx, n)
+}
+
+// srvReq is one open request and its cursor.
+type srvReq struct {
+	m         Message
+	cancelled bool
+	next      int // Want: index of the next CID
+	dag       *dagWalk
+}
+
+// step produces the next message(s) of r and reports whether r is done.
+// Each step reads at most one block, which bounds memory per request.
+func (r *srvReq) step(ctx context.Context, src Source) ([]Message, bool) {
+	id := r.m.ID
+	switch r.m.Type {
+	case MsgHave:
+		bits := make([]byte, (len(r.m.CIDs)+7)/8)
+		for i, c := range r.m.CIDs {
+			ok, err := src.Has(ctx, c)
+			if err != nil {
+				return []Message{{Type: MsgDone, ID: id, Status: StatusInternal}}, true
+			}
+			if ok {
+				bits[i/8] |= 1 << (i % 8)
+			}
+		}
+		return []Message{{Type: MsgHaveResp, ID: id, Bits: bits}, {Type: MsgDone, ID: id}}, true
+	case MsgWant:
+		if r.next >= len(r.m.CIDs) {
+			return []Message{{Type: MsgDone, ID: id}}, true
+		}
+		c := r.m.CIDs[r.next]
+		r.next++
+		data, err := src.Get(ctx, c)
+		switch {
+		case errors.Is(err, block.ErrNotFound):
+			return []Message{{Type: MsgMissing, ID: id, CID: c}}, false
+		case err != nil:
+			return []Message{{Type: MsgDone, ID: id, Status: StatusInternal}}, true
+		}
+		return []Message{{Type: MsgBlock, ID: id, CID: c, Data: data}}, false
+	case MsgDAG:
+		if r.dag == nil {
+			r.dag = &dagWalk{m: r.m}
+		}
+		c, data, st, done := r.dag.next(ctx, src)
+		if done {
+			return []Message{{Type: MsgDone, ID: id, Status: st}}, true
+		}
+		if data == nil {
+			return []Message{{Type: MsgMissing, ID: id, CID: c}}, false
+		}
+		return []Message{{Type: MsgBlock, ID: id, CID: c, Data: data}}, false
+	}
+	return []Message{{Type: MsgDone, ID: id, Status: StatusBadRequest}}, true
+}
+
+// maxDepth bounds a DAG walk's stack: a balanced UnixFS tree of 174-link
+// nodes covers any real file in far fewer levels, and a hostile DAG must
+// not make the server allocate without limit.
+const maxDepth = 64
+
+type dagFrame struct {
+	links  []cid.Cid
+	sizes  []uint64
+	idx    int
+	offset uint64
+}
+
+// dagWalk yields the blocks under a root in depth-first, left-to-right
+// order, honouring the request's leaf or byte range.
+type dagWalk struct {
+	m      Message
+	start  bool
+	stack  []dagFrame
+	leaves uint64
+}
+
+// next returns the next block to send (data nil = missing leaf), or done
+// with a final status.
+func (w *dagWalk) next(ctx context.Context, src Source) (cid.Cid, []byte, Status, bool) {
+	if !w.start {
+		w.start = true
+		root := w.m.CID
+		data, err := src.Get(ctx, root)
+		if err != nil {
+			return root, nil, statusOf(err), true
+		}
+		if err := w.push(root, data, 0); err != nil {
+			return root, nil, StatusBadRequest, true
+		}
+		return root, data, StatusOK, false
+	}
+	byteRange := w.m.Flags&FlagByteRange != 0
+	for len(w.stack) > 0 {
+		f := &w.stack[len(w.stack)-1]
+		if f.idx >= len(f.links) {
+			w.stack = w.stack[:len(w.stack)-1]
+			continue
+		}
+		c := f.links[f.idx]
+		var size uint64
+		known := len(f.sizes) == len(f.links)
+		if known {
+			size = f.sizes[f.idx]
+		}
+		childStart := f.offset
+		f.offset += size
+		f.idx++
+		if byteRange && known && (childStart+size <= w.m.Start || (w.m.End != 0 && childStart >= w.m.End)) {
+			continue // the whole subtree is outside the range
+		}
+		if c.Type() == block.CodecRaw {
+			if !w.wantLeaf() {
+				if w.pastEnd() {
+					return c, nil, StatusOK, true
+				}
+				continue
+			}
+			data, err := src.Get(ctx, c)
+			if errors.Is(err, block.ErrNotFound) {
+				return c, nil, StatusOK, false
+			}
+			if err != nil {
+				return c, nil, StatusInternal, true
+			}
+			return c, data, StatusOK, false
+		}
+		data, err := src.Get(ctx, c)
+		if err != nil {
+			return c, nil, statusOf(err), true
+		}
+		n, err := decodeNode(data)
+		if err != nil {
+			return c, nil, StatusBadRequest, true
+		}
+		if len(n.Links) == 0 { // a dag-pb leaf
+			if !w.wantLeaf() {
+				if w.pastEnd() {
+					return c, nil, StatusOK, true
+				}
+				continue
+			}
+			return c, data, StatusOK, false
+		}
+		if len(w.stack) >= maxDepth {
+			return c, nil, StatusBadRequest, true
+		}
+		w.stack = append(w.stack, dagFrame{links: n.Links, sizes: n.BlockSizes, offset: childStart})
+		return c, data, StatusOK, false
+	}
+	return cid.Undef, nil, StatusOK, true
+}
+
+// wantLeaf counts a leaf and reports whether it is sent.
+func (w *dagWalk) wantLeaf() bool {
+	i := w.leaves
+	w.leaves++
+	if w.m.Flags&FlagInnerOnly != 0 {
+		return false
+	}
+	if w.m.Flags&FlagByteRange != 0 {
+		return true // subtrees outside the range were skipped by size
+	}
+	return i >= w.m.Start && (w.m.End == 0 || i < w.m.End)
+}
+
+func (w *dagWalk) pastEnd() bool {
+	return w.m.Flags&FlagByteRange == 0 && w.m.End != 0 && w.leaves > w.m.End
+}
+
+func (w *dagWalk) push(c cid.Cid, data []byte, off uint64) error {
+	if c.Type() != block.CodecDagPB {
+		return nil
+	}
+	n, err := decodeNode(data)
+	if err != nil {
+		return err
+	}
+	if len(n.Links) > 0 {
+		w.stack = append(w.stack, dagFrame{links: n.Links, sizes: n.BlockSizes, offset: off})
+	}
+	return nil
+}
+
+func statusOf(err error) Status {
+	if errors.Is(err, block.ErrNotFound) {
+		return StatusNotFound
+	}
+	return StatusInternal
+}

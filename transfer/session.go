@@ -1,0 +1,262 @@
+package transfer
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/trove-p2p/trove/block"
+	"golang.org/x/time/rate"
+)
+
+// ErrMisbehaved marks a peer that sent a corrupt block, a block nobody
+// asked for, or a malformed message. The Fetcher bans such peers.
+var ErrMisbehaved = errors.New("peer misbehaved")
+
+// ErrRejected wraps a non-OK request status from the server.
+var ErrRejected = errors.New("request rejected")
+
+// session is the requester side of one long-lived stream to one peer. All
+// requests to that peer are multiplexed on it by request ID; a single
+// reader goroutine dispatches responses, verifying every block before any
+// consumer sees it.
+type session struct {
+	p      peer.ID
+	st     network.Stream
+	down   *rate.Limiter // download limit shared by all sessions; never nil
+	window int64
+	onBad  func(peer.ID, error)
+
+	wmu sync.Mutex
+	bw  *bufio.Writer
+
+	mu      sync.Mutex
+	calls   map[uint64]*call
+	nextID  uint64
+	pending int64 // credit consumed but not yet returned
+	err     error
+	done    chan struct{}
+}
+
+// call is one request in flight. The reader goroutine is the only sender
+// on ch and closes it when the request ends or the session dies.
+type call struct {
+	id     uint64
+	typ    byte
+	expect map[string]struct{} // multihash keys of blocks the peer may still send
+	ch     chan Message
+	gone   chan struct{} // closed by the consumer on cancel
+	once   sync.Once
+}
+
+func newSession(st network.Stream, window int64, down *rate.Limiter, onBad func(peer.ID, error)) *session {
+	s := &session{
+		p: st.Conn().RemotePeer(), st: st, down: down, window: window, onBad: onBad,
+		bw:    bufio.NewWriterSize(st, 16<<10),
+		calls: make(map[uint64]*call),
+		done:  make(chan struct{}),
+	}
+	go s.readLoop()
+	if err := s.send(&Message{Type: MsgCredit, Credit: uint64(window)}); err != nil {
+		s.fail(err)
+	}
+	return s
+}
+
+func (s *session) send(m *Message) error {
+	buf := AppendFrame(nil, m)
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.st.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	if _, err := s.bw.Write(buf); err != nil {
+		return err
+	}
+	return s.bw.Flush()
+}
+
+// Err returns why the session died, or nil while it is alive.
+func (s *session) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+func (s *session) fail(err error) {
+	s.mu.Lock()
+	if s.err != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.err = err
+	close(s.done)
+	s.mu.Unlock()
+	s.st.Reset()
+}
+
+// request sends m (its ID is assigned here) and returns the call whose
+// channel yields the responses. expect lists the blocks the peer may send;
+// for DAG requests it starts with the root and grows as verified inner
+// nodes name children.
+func (s *session) request(m Message, expect []cid.Cid) (*call, error) {
+	c := &call{typ: m.Type, expect: make(map[string]struct{}, len(expect)), gone: make(chan struct{})}
+	for _, e := range expect {
+		c.expect[string(e.Hash())] = struct{}{}
+	}
+	n := len(expect) + 2
+	if m.Type == MsgDAG {
+		n = 64
+	}
+	// A channel large enough for every response of a want means the
+	// reader never waits on a slow consumer of one request while others
+	// could proceed.
+	c.ch = make(chan Message, n)
+	s.mu.Lock()
+	if s.err != nil {
+		s.mu.Unlock()
+		return nil, s.err
+	}
+	s.nextID++
+	c.id = s.nextID
+	m.ID = c.id
+	s.calls[c.id] = c
+	s.mu.Unlock()
+	if err := s.send(&m); err != nil {
+		s.fail(err)
+		return nil, err
+	}
+	return c, nil
+}
+
+// cancel tells the peer to stop; blocks already on the wire are dropped
+// (and their credit returned) until its Done arrives.
+func (s *session) cancel(c *call) {
+	c.once.Do(func() {
+		close(c.gone)
+		if s.Err() == nil {
+			s.send(&Message{Type: MsgCancel, ID: c.id})
+		}
+	})
+}
+
+// consumed returns flow-control credit once a block has been dealt with.
+// Credit is returned in batches of a quarter window to keep control
+// messages rare.
+func (s *session) consumed(n int) {
+	s.mu.Lock()
+	s.pending += int64(n)
+	var grant int64
+	if s.pending >= s.window/4 {
+		grant, s.pending = s.pending, 0
+	}
+	s.mu.Unlock()
+	if grant > 0 {
+		if err := s.send(&Message{Type: MsgCredit, Credit: uint64(grant)}); err != nil {
+			s.fail(err)
+		}
+	}
+}
+
+func (s *session) readLoop() {
+	br := bufio.NewReaderSize(s.st, 64<<10)
+	var err error
+	for err == nil {
+		var payload []byte
+		if payload, err = ReadFrame(br, MaxFrame); err != nil {
+			if errors.Is(err, ErrProtocol) {
+				err = fmt.Errorf("%w: %w", ErrMisbehaved, err)
+			}
+			break
+		}
+		m, derr := Decode(payload)
+		if errors.Is(derr, errUnknownType) {
+			continue
+		}
+		if derr != nil {
+			err = fmt.Errorf("%w: %w", ErrMisbehaved, derr)
+			break
+		}
+		err = s.dispatch(m)
+	}
+	if errors.Is(err, ErrMisbehaved) && s.onBad != nil {
+		s.onBad(s.p, err)
+	}
+	s.fail(err)
+	s.mu.Lock()
+	calls := s.calls
+	s.calls = map[uint64]*call{}
+	s.mu.Unlock()
+	for _, c := range calls {
+		close(c.ch)
+	}
+}
+
+func (s *session) dispatch(m Message) error {
+	switch m.Type {
+	case MsgBlock, MsgMissing, MsgHaveResp, MsgDone:
+	default:
+		return fmt.Errorf("%w: unexpected message type 0x%02x", ErrMisbehaved, m.Type)
+	}
+	s.mu.Lock()
+	c := s.calls[m.ID]
+	if c != nil && m.Type == MsgDone {
+		delete(s.calls, m.ID)
+	}
+	s.mu.Unlock()
+	if c == nil {
+		return fmt.Errorf("%w: response to unknown request %d", ErrMisbehaved, m.ID)
+	}
+	switch m.Type {
+	case MsgBlock, MsgMissing:
+		key := string(m.CID.Hash())
+		if _, ok := c.expect[key]; !ok {
+			return fmt.Errorf("%w: unrequested block %s", ErrMisbehaved, m.CID)
+		}
+		delete(c.expect, key)
+		if m.Type == MsgMissing {
+			break
+		}
+		if err := block.Verify(m.CID, m.Data); err != nil {
+			return fmt.Errorf("%w: %w", ErrMisbehaved, err)
+		}
+		if c.typ == MsgDAG && m.CID.Type() == block.CodecDagPB {
+			// The node is verified, so the children it names become
+			// blocks the peer may send next.
+			if n, err := decodeNode(m.Data); err == nil {
+				for _, l := range n.Links {
+					c.expect[string(l.Hash())] = struct{}{}
+				}
+			}
+		}
+		if err := s.down.WaitN(context.Background(), max(len(m.Data), 1)); err != nil {
+			return err
+		}
+	}
+	select {
+	case c.ch <- m:
+	case <-c.gone:
+		if m.Type == MsgBlock {
+			s.consumed(len(m.Data))
+		}
+	}
+	if m.Type == MsgDone {
+		close(c.ch)
+	}
+	return nil
+}
+
+// statusErr turns a Done status into an error (nil for OK).
+func statusErr(st Status) error {
+	switch st {
+	case StatusOK:
+		return nil
+	case StatusNotFound:
+		return fmt.Errorf("%w: %w", ErrRejected, block.ErrNotFound)
+	}
+	return fmt.Errorf("%w: %s", ErrRejected, st)
+}
