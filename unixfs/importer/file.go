@@ -1,0 +1,320 @@
+package importer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+
+	"github.com/ipfs/go-cid"
+	"github.com/trove-p2p/trove/block"
+	"github.com/trove-p2p/trove/unixfs/pb"
+	"golang.org/x/sync/errgroup"
+)
+
+// Putter receives every block the importer makes. block.Putter and every
+// trove blockstore satisfy it. The importer gives each Put call a slice
+// that nothing else references, so the sink may keep it. Put may be called
+// from several goroutines at once. A nil Putter means only-hash: blocks are
+// computed and dropped.
+type Putter interface {
+	Put(ctx context.Context, c cid.Cid, data []byte) error
+}
+
+// link is a child as its parent needs it: CID, cumulative DAG size (Tsize)
+// and the number of file bytes below it.
+type link struct {
+	cid   cid.Cid
+	tsize uint64
+	size  uint64
+}
+
+// FileResult describes one imported byte stream.
+type FileResult struct {
+	Cid cid.Cid
+	// Size is the number of content bytes.
+	Size uint64
+	// Tsize is the cumulative size of all blocks of the DAG, the value a
+	// parent directory records for it.
+	Tsize uint64
+}
+
+// fileImporter carries what one import needs; it holds no per-file state,
+// so a DirBuilder reuses it for every file.
+type fileImporter struct {
+	r       resolved
+	sink    Putter
+	workers int
+	// free recycles chunk buffers when no sink keeps them, so only-hash
+	// runs allocate a bounded set of buffers instead of one per chunk.
+	free chan []byte
+}
+
+func newFileImporter(p Params, sink Putter) (*fileImporter, error) {
+	r, err := p.resolve()
+	if err != nil {
+		return nil, err
+	}
+	w := runtime.GOMAXPROCS(0)
+	return &fileImporter{r: r, sink: sink, workers: w, free: make(chan []byte, 3*w+4)}, nil
+}
+
+func (fi *fileImporter) put(ctx context.Context, c cid.Cid, data []byte) error {
+	if fi.sink == nil {
+		return nil
+	}
+	if err := fi.sink.Put(ctx, c, data); err != nil {
+		return fmt.Errorf("importer: storing %s: %w", c, err)
+	}
+	return nil
+}
+
+// recycle reports whether chunk buffers can be reused once their leaf is
+// done: true unless the sink has been handed the buffer itself.
+func (fi *fileImporter) recycle() bool { return fi.sink == nil || !fi.r.rawLeaves }
+
+func (fi *fileImporter) getBuf() []byte {
+	if fi.recycle() {
+		select {
+		case b := <-fi.free:
+			return b[:fi.r.chunkSize]
+		default:
+		}
+	}
+	return make([]byte, fi.r.chunkSize)
+}
+
+func (fi *fileImporter) putBuf(b []byte) {
+	if !fi.recycle() || cap(b) < fi.r.chunkSize {
+		return
+	}
+	select {
+	case fi.free <- b:
+	default:
+	}
+}
+
+// leaf turns one chunk into a block, stores it and returns its link. With
+// raw leaves the chunk is the block, so the caller must not reuse data when
+// a sink is set (recycle says so).
+func (fi *fileImporter) leaf(ctx context.Context, data []byte) (link, error) {
+	if fi.r.rawLeaves {
+		c, err := block.Sum(1, block.CodecRaw, fi.r.hash, data)
+		if err != nil {
+			return link{}, err
+		}
+		n := uint64(len(data))
+		return link{cid: c, tsize: n, size: n}, fi.put(ctx, c, data)
+	}
+	fs := pb.FSNode{Type: pb.TFile, FileSize: uint64(len(data)), HasFileSize: true}
+	if len(data) > 0 {
+		fs.Data = data
+	}
+	l, err := fi.node(ctx, &pb.Node{Data: fs.Marshal(), HasData: true}, 0)
+	l.size = uint64(len(data))
+	return l, err
+}
+
+// node encodes, hashes and stores a dag-pb node; childTsize is the sum of
+// its links' Tsizes.
+func (fi *fileImporter) node(ctx context.Context, n *pb.Node, childTsize uint64) (link, error) {
+	enc := n.Marshal()
+	if len(enc) > block.MaxSize {
+		return link{}, fmt.Errorf("importer: node of %d bytes: %w", len(enc), block.ErrTooLarge)
+	}
+	c, err := block.Sum(fi.r.nodeVersion, block.CodecDagPB, fi.r.hash, enc)
+	if err != nil {
+		return link{}, err
+	}
+	return link{cid: c, tsize: uint64(len(enc)) + childTsize}, fi.put(ctx, c, enc)
+}
+
+// importFile chunks r and builds Kubo's balanced DAG over it. Chunks are
+// hashed by a pool of workers while the calling goroutine assembles the
+// tree in order; the queues between them are bounded, so memory stays at a
+// few chunks per core whatever the file size.
+func (fi *fileImporter) importFile(ctx context.Context, r io.Reader) (FileResult, error) {
+	// Small files (the common case in directory trees) never start the
+	// pipeline: read one chunk, and if the stream ends there, that chunk is
+	// the whole file.
+	first := fi.getBuf()
+	n, err := io.ReadFull(r, first)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		l, err := fi.leaf(ctx, first[:n])
+		if err == nil && fi.recycle() {
+			fi.putBuf(first)
+		}
+		return FileResult{Cid: l.cid, Size: l.size, Tsize: l.tsize}, err
+	case err != nil:
+		return FileResult{}, fmt.Errorf("importer: reading: %w", err)
+	}
+
+	type job struct {
+		data []byte
+		l    link
+		err  error
+		done chan struct{}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	work := make(chan *job, fi.workers)
+	ordered := make(chan *job, 2*fi.workers+2)
+
+	send := func(j *job) error {
+		for _, ch := range [2]chan *job{work, ordered} {
+			select {
+			case ch <- j:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		return nil
+	}
+	g.Go(func() error {
+		defer close(work)
+		defer close(ordered)
+		buf, last := first, false
+		for {
+			if err := send(&job{data: buf, done: make(chan struct{})}); err != nil {
+				return err
+			}
+			if last {
+				return nil
+			}
+			buf = fi.getBuf()
+			n, err := io.ReadFull(r, buf)
+			switch {
+			case err == io.EOF:
+				fi.putBuf(buf)
+				return nil
+			case err == io.ErrUnexpectedEOF:
+				buf, last = buf[:n], true
+			case err != nil:
+				return fmt.Errorf("importer: reading: %w", err)
+			}
+		}
+	})
+	for range fi.workers {
+		g.Go(func() error {
+			for j := range work {
+				if gctx.Err() == nil {
+					j.l, j.err = fi.leaf(gctx, j.data)
+				} else {
+					j.err = gctx.Err()
+				}
+				close(j.done)
+			}
+			return nil
+		})
+	}
+
+	var root link
+	g.Go(func() error {
+		b := balanced{fi: fi, max: fi.r.maxLinks}
+		for j := range ordered {
+			select {
+			case <-j.done:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			if j.err != nil {
+				return j.err
+			}
+			fi.putBuf(j.data)
+			if err := b.add(gctx, j.l); err != nil {
+				return err
+			}
+		}
+		if gctx.Err() != nil {
+			return gctx.Err()
+		}
+		var err error
+		root, err = b.finish(gctx)
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return FileResult{}, err
+	}
+	return FileResult{Cid: root.cid, Size: root.size, Tsize: root.tsize}, nil
+}
+
+// balanced assembles Kubo's balanced layout from leaves arriving in order.
+// levels[i] holds the finished subtrees of height i not yet given a parent.
+// Kubo grows the tree from the top (fill a root, then make it the first
+// child of a deeper root); flushing a level only when one more child
+// arrives at a full level yields the same tree bottom-up, in O(depth)
+// memory.
+type balanced struct {
+	fi     *fileImporter
+	max    int
+	levels [][]link
+	leaves int
+}
+
+func (b *balanced) add(ctx context.Context, l link) error {
+	b.leaves++
+	return b.push(ctx, 0, l)
+}
+
+func (b *balanced) push(ctx context.Context, i int, l link) error {
+	if i == len(b.levels) {
+		b.levels = append(b.levels, make([]link, 0, b.max))
+	}
+	if len(b.levels[i]) == b.max {
+		parent, err := b.parent(ctx, b.levels[i])
+		if err != nil {
+			return err
+		}
+		b.levels[i] = b.levels[i][:0]
+		if err := b.push(ctx, i+1, parent); err != nil {
+			return err
+		}
+	}
+	b.levels[i] = append(b.levels[i], l)
+	return nil
+}
+
+func (b *balanced) finish(ctx context.Context) (link, error) {
+	if b.leaves == 0 {
+		return link{}, errors.New("importer: balanced layout without leaves")
+	}
+	if b.leaves == 1 {
+		return b.levels[0][0], nil
+	}
+	// Every pending level becomes a node, even a single-child one: Kubo's
+	// fillNodeRec wraps the last leaves of a deep tree the same way.
+	for i := 0; i < len(b.levels)-1; i++ {
+		if len(b.levels[i]) == 0 {
+			continue
+		}
+		p, err := b.parent(ctx, b.levels[i])
+		if err != nil {
+			return link{}, err
+		}
+		b.levels[i] = b.levels[i][:0]
+		if err := b.push(ctx, i+1, p); err != nil {
+			return link{}, err
+		}
+	}
+	return b.parent(ctx, b.levels[len(b.levels)-1])
+}
+
+// parent makes the UnixFS File node over children. Links carry an empty
+// Name and the Tsize, as Kubo writes them; blocksizes list each child's
+// content length so readers can seek.
+func (b *balanced) parent(ctx context.Context, children []link) (link, error) {
+	fs := pb.FSNode{Type: pb.TFile, HasFileSize: true, BlockSizes: make([]uint64, len(children))}
+	n := pb.Node{Links: make([]pb.Link, len(children)), HasData: true}
+	var tsize uint64
+	for i, c := range children {
+		fs.BlockSizes[i] = c.size
+		fs.FileSize += c.size
+		tsize += c.tsize
+		n.Links[i] = pb.Link{Cid: c.cid, HasName: true, Tsize: c.tsize, HasTsize: true}
+	}
+	n.Data = fs.Marshal()
+	l, err := b.fi.node(ctx, &n, tsize)
+	l.size = fs.FileSize
+	return l, err
+}
