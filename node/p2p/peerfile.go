@@ -27,6 +27,9 @@ func EncodePeers(w io.Writer, peers []peer.AddrInfo) error {
 	bw := bufio.NewWriter(w)
 	bw.WriteString(peerFileHeader)
 	for _, p := range peers {
+		if len(p.Addrs) == 0 {
+			continue
+		}
 		addrs, err := peer.AddrInfoToP2pAddrs(&p)
 		if err != nil {
 			continue
