@@ -1,0 +1,473 @@
+package unixfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"sync"
+
+	"github.com/ipfs/go-cid"
+	"github.com/trove-p2p/trove/block"
+)
+
+// fileNode is one block of a file DAG reduced to what reading needs. A
+// node's content is its own data followed by its children's content in
+// link order (UnixFS spec); starts and sizes come from the UnixFS
+// blocksizes, so finding the child that holds an offset needs no child
+// block.
+type fileNode struct {
+	c      cid.Cid
+	data   []byte
+	links  []cid.Cid
+	starts []uint64 // offset of child i within this node's content
+	sizes  []uint64 // content length of child i
+	size   uint64   // len(data) + sum(sizes)
+	// leafKids records that a child turned out to be a leaf, so the
+	// prefetcher may assume its unloaded dag-pb siblings are leaves too
+	// (balanced DAGs keep all leaves at one depth).
+	leafKids bool
+}
+
+func decodeFileNode(n *node) (*fileNode, error) {
+	switch n.kind {
+	case KindRaw:
+		return &fileNode{c: n.c, data: n.raw, size: uint64(len(n.raw))}, nil
+	case KindFile:
+	default:
+		return nil, fmt.Errorf("%s is a %v: %w", n.c, n.kind, ErrNotFile)
+	}
+	fs := n.fs
+	if len(fs.BlockSizes) != len(n.pb.Links) {
+		return nil, malformed(n.c, "%d links but %d blocksizes", len(n.pb.Links), len(fs.BlockSizes))
+	}
+	f := &fileNode{c: n.c, data: fs.Data, size: uint64(len(fs.Data))}
+	if len(n.pb.Links) > 0 {
+		f.links = make([]cid.Cid, len(n.pb.Links))
+		f.starts = make([]uint64, len(n.pb.Links))
+		f.sizes = fs.BlockSizes
+		for i, l := range n.pb.Links {
+			f.links[i] = l.Cid
+			f.starts[i] = f.size
+			if fs.BlockSizes[i] > math.MaxInt64-f.size {
+				return nil, malformed(n.c, "blocksizes overflow")
+			}
+			f.size += fs.BlockSizes[i]
+		}
+	}
+	if fs.HasFileSize && fs.FileSize != f.size {
+		return nil, malformed(n.c, "filesize %d but data and blocksizes add up to %d", fs.FileSize, f.size)
+	}
+	return f, nil
+}
+
+// child returns the index of the first child whose content ends after off
+// (the one holding off), or len(links).
+func (f *fileNode) child(off uint64) int {
+	return sort.Search(len(f.links), func(i int) bool { return f.starts[i]+f.sizes[i] > off })
+}
+
+// FileOptions tunes a File. The zero value gives the defaults.
+type FileOptions struct {
+	// Prefetch is how many blocks a sequential reader fetches ahead.
+	// 0 means 8, enough to hide a network round trip behind the
+	// consumption of 8 MiB; negative disables read-ahead.
+	Prefetch int
+	// CacheNodes is how many decoded inner (non-leaf) nodes are kept. 0
+	// means 64: with up to 1024 links per node, that covers the path to
+	// any offset of a very large file plus recently used siblings.
+	CacheNodes int
+	// CacheLeaves is how many leaf blocks are kept, so small reads within
+	// one leaf do not fetch it again. 0 means 4.
+	CacheLeaves int
+}
+
+func (o FileOptions) withDefaults() FileOptions {
+	if o.Prefetch == 0 {
+		o.Prefetch = 8
+	}
+	if o.CacheNodes <= 0 {
+		o.CacheNodes = 64
+	}
+	if o.CacheLeaves <= 0 {
+		o.CacheLeaves = 4
+	}
+	return o
+}
+
+// File reads one UnixFS file (or raw block) with random access. It
+// implements io.Reader, io.Seeker, io.ReaderAt, io.WriterTo and io.Closer.
+//
+// ReadAt is safe for concurrent use; Read, Seek and WriteTo share a cursor
+// and are not. Reads use the context given to NewFile, because io.Reader
+// has no room for one; cancel it (or call Close) to abandon reads and
+// outstanding prefetches.
+type File struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	g      block.Getter
+	opts   FileOptions
+	root   *fileNode
+	pos    int64
+
+	wg       sync.WaitGroup // prefetch goroutines
+	mu       sync.Mutex
+	inner    lru
+	leaves   lru
+	inflight map[string]*pending
+	lastEnd  int64 // end of the previous ReadAt, to detect sequential reading
+}
+
+// pending is a prefetched block; done closes once b and err are set.
+type pending struct {
+	done   chan struct{}
+	b      []byte
+	err    error
+	cancel context.CancelFunc
+}
+
+// NewFile opens the file named by c with default options. It fetches the
+// root block only.
+func NewFile(ctx context.Context, g block.Getter, c cid.Cid) (*File, error) {
+	return NewFileOptions(ctx, g, c, FileOptions{})
+}
+
+// NewFileOptions is NewFile with tuning.
+func NewFileOptions(ctx context.Context, g block.Getter, c cid.Cid, opts FileOptions) (*File, error) {
+	n, err := getNode(ctx, g, c)
+	if err != nil {
+		return nil, err
+	}
+	root, err := decodeFileNode(n)
+	if err != nil {
+		return nil, err
+	}
+	return newFile(ctx, g, root, opts), nil
+}
+
+func newFile(ctx context.Context, g block.Getter, root *fileNode, opts FileOptions) *File {
+	opts = opts.withDefaults()
+	ctx, cancel := context.WithCancel(ctx)
+	return &File{
+		ctx:      ctx,
+		cancel:   cancel,
+		g:        g,
+		opts:     opts,
+		root:     root,
+		inner:    lru{max: opts.CacheNodes},
+		leaves:   lru{max: opts.CacheLeaves},
+		inflight: make(map[string]*pending),
+	}
+}
+
+// Size is the file's length in bytes.
+func (f *File) Size() int64 { return int64(f.root.size) }
+
+// Cid is the file's root CID.
+func (f *File) Cid() cid.Cid { return f.root.c }
+
+// Close stops outstanding prefetches. Reads after Close fail.
+func (f *File) Close() error {
+	f.cancel()
+	f.wg.Wait()
+	return nil
+}
+
+// ReadAt reads len(p) bytes at off, loading only the blocks that hold
+// them. It returns io.EOF when fewer bytes remain.
+func (f *File) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("unixfs: ReadAt at negative offset %d", off)
+	}
+	if off >= f.Size() {
+		return 0, io.EOF
+	}
+	want := min(int64(len(p)), f.Size()-off)
+	n, err := f.readNode(f.root, uint64(off), p[:want], 0)
+	if err != nil {
+		return n, err
+	}
+	f.mu.Lock()
+	sequential := off == f.lastEnd
+	f.lastEnd = off + int64(n)
+	f.mu.Unlock()
+	if sequential && f.opts.Prefetch > 0 {
+		f.prefetch(uint64(off) + uint64(n))
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// readNode fills p with fn's content starting at off; the caller keeps
+// off+len(p) within fn.size.
+func (f *File) readNode(fn *fileNode, off uint64, p []byte, depth int) (int, error) {
+	if depth > maxDepth {
+		return 0, malformed(f.root.c, "file DAG deeper than %d", maxDepth)
+	}
+	n := 0
+	if off < uint64(len(fn.data)) {
+		n = copy(p, fn.data[off:])
+	}
+	for n < len(p) {
+		cur := off + uint64(n)
+		i := fn.child(cur)
+		if i == len(fn.links) {
+			return n, malformed(fn.c, "offset %d beyond children", cur)
+		}
+		child, err := f.load(fn, i)
+		if err != nil {
+			return n, err
+		}
+		end := min(uint64(len(p)-n), fn.starts[i]+fn.sizes[i]-cur)
+		m, err := f.readNode(child, cur-fn.starts[i], p[n:n+int(end)], depth+1)
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// load returns child i of parent from the caches, a prefetch, or the
+// getter, checking that its size is what the parent promised.
+func (f *File) load(parent *fileNode, i int) (*fileNode, error) {
+	c := parent.links[i]
+	k := c.KeyString()
+	f.mu.Lock()
+	if v := f.inner.get(k); v != nil {
+		f.mu.Unlock()
+		return v, nil
+	}
+	if v := f.leaves.get(k); v != nil {
+		f.mu.Unlock()
+		return v, nil
+	}
+	p := f.inflight[k]
+	delete(f.inflight, k)
+	f.mu.Unlock()
+
+	var b []byte
+	var err error
+	if p != nil {
+		select {
+		case <-p.done:
+			b, err = p.b, p.err
+		case <-f.ctx.Done():
+			err = f.ctx.Err()
+		}
+		p.cancel()
+	} else {
+		b, err = f.g.Get(f.ctx, c)
+	}
+	if err != nil {
+		return nil, err
+	}
+	n, err := decodeNode(c, b)
+	if err != nil {
+		return nil, err
+	}
+	child, err := decodeFileNode(n)
+	if err != nil {
+		return nil, fmt.Errorf("child of %s: %w", parent.c, err)
+	}
+	if child.size != parent.sizes[i] {
+		return nil, malformed(parent.c, "child %s holds %d bytes, blocksizes say %d", c, child.size, parent.sizes[i])
+	}
+	f.mu.Lock()
+	if len(child.links) > 0 {
+		f.inner.put(k, child)
+	} else {
+		f.leaves.put(k, child)
+		parent.leafKids = true
+	}
+	f.mu.Unlock()
+	return child, nil
+}
+
+// prefetch starts fetching the blocks that a sequential reader at off
+// will need next, up to the Prefetch window, and abandons prefetches that
+// are no longer ahead of the reader (after a Seek). It does no I/O itself:
+// it walks only nodes already decoded, so it stops at the first unloaded
+// inner node, which it fetches so that the next call can see past it.
+func (f *File) prefetch(off uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var targets []cid.Cid
+	f.collect(f.root, off, &targets, 0)
+	want := make(map[string]bool, len(targets))
+	for _, c := range targets {
+		want[c.KeyString()] = true
+	}
+	for k, p := range f.inflight {
+		if !want[k] {
+			p.cancel()
+			delete(f.inflight, k)
+		}
+	}
+	for _, c := range targets {
+		k := c.KeyString()
+		if f.inflight[k] != nil {
+			continue
+		}
+		ctx, cancel := context.WithCancel(f.ctx)
+		p := &pending{done: make(chan struct{}), cancel: cancel}
+		f.inflight[k] = p
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			p.b, p.err = f.g.Get(ctx, c)
+			close(p.done)
+		}()
+	}
+}
+
+// collect appends to targets the uncached blocks after off in reading
+// order. It reports whether it had to stop early.
+func (f *File) collect(fn *fileNode, off uint64, targets *[]cid.Cid, depth int) (stop bool) {
+	if depth > maxDepth {
+		return true
+	}
+	for i := fn.child(off); i < len(fn.links); i++ {
+		if len(*targets) >= f.opts.Prefetch {
+			return true
+		}
+		var childOff uint64
+		if off > fn.starts[i] {
+			childOff = off - fn.starts[i]
+		}
+		k := fn.links[i].KeyString()
+		if v := f.inner.peek(k); v != nil {
+			if f.collect(v, childOff, targets, depth+1) {
+				return true
+			}
+			continue
+		}
+		if f.leaves.peek(k) != nil {
+			continue
+		}
+		*targets = append(*targets, fn.links[i])
+		if fn.links[i].Type() != block.CodecRaw && !fn.leafKids {
+			return true // an inner node: its children are unknown until it loads
+		}
+	}
+	return false
+}
+
+// Read reads from the cursor, fetching ahead when reads are sequential.
+func (f *File) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n, err := f.ReadAt(p, f.pos)
+	f.pos += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+// Seek moves the cursor. Seeking past the end is allowed; reads there
+// return io.EOF.
+func (f *File) Seek(offset int64, whence int) (int64, error) {
+	var abs int64
+	switch whence {
+	case io.SeekStart:
+		abs = offset
+	case io.SeekCurrent:
+		abs = f.pos + offset
+	case io.SeekEnd:
+		abs = f.Size() + offset
+	default:
+		return f.pos, fmt.Errorf("unixfs: bad whence %d", whence)
+	}
+	if abs < 0 {
+		return f.pos, fmt.Errorf("unixfs: seek to negative offset %d", abs)
+	}
+	f.pos = abs
+	return abs, nil
+}
+
+// copyBufSize is the unit WriteTo moves; a leaf of the default 1 MiB
+// chunker fits in one step.
+const copyBufSize = 1 << 20
+
+// WriteTo copies from the cursor to the end into w, so io.Copy streams a
+// file with read-ahead and one buffer.
+func (f *File) WriteTo(w io.Writer) (int64, error) {
+	buf := make([]byte, min(copyBufSize, max(f.Size()-f.pos, 1)))
+	var total int64
+	for {
+		n, err := f.Read(buf)
+		if n > 0 {
+			m, werr := w.Write(buf[:n])
+			total += int64(m)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// lru is a small least-recently-used cache of decoded nodes. Capacities
+// are tens of entries, so eviction scans instead of keeping a list.
+type lru struct {
+	max   int
+	tick  uint64
+	items map[string]*lruItem
+}
+
+type lruItem struct {
+	v    *fileNode
+	used uint64
+}
+
+func (l *lru) get(k string) *fileNode {
+	it := l.items[k]
+	if it == nil {
+		return nil
+	}
+	l.tick++
+	it.used = l.tick
+	return it.v
+}
+
+// peek looks without refreshing, so the prefetcher does not keep nodes
+// alive that the reader no longer uses.
+func (l *lru) peek(k string) *fileNode {
+	if it := l.items[k]; it != nil {
+		return it.v
+	}
+	return nil
+}
+
+func (l *lru) put(k string, v *fileNode) {
+	if l.items == nil {
+		l.items = make(map[string]*lruItem)
+	}
+	l.tick++
+	if it := l.items[k]; it != nil {
+		it.v, it.used = v, l.tick
+		return
+	}
+	if len(l.items) >= l.max {
+		var oldK string
+		var oldT uint64 = math.MaxUint64
+		for k, it := range l.items {
+			if it.used < oldT {
+				oldK, oldT = k, it.used
+			}
+		}
+		delete(l.items, oldK)
+	}
+	l.items[k] = &lruItem{v: v, used: l.tick}
+}

@@ -1,0 +1,255 @@
+package unixfs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/ipfs/go-cid"
+	"github.com/trove-p2p/trove/block"
+)
+
+// WriteOptions controls WriteTo. The zero value refuses to touch anything
+// that exists and reports no progress.
+type WriteOptions struct {
+	// Force lets WriteTo replace existing files and symlinks and write
+	// into existing directories. It never replaces a directory with a
+	// file, never removes anything else, and never follows a symlink.
+	Force bool
+	// Progress, if set, is called from the writing goroutine with the
+	// total bytes of file content written so far.
+	Progress func(written int64)
+}
+
+// Stats counts what WriteTo created.
+type Stats struct {
+	Files, Dirs, Symlinks int
+	Bytes                 int64 // file content bytes
+}
+
+// WriteTo writes the file, symlink or directory tree named by c to the
+// local path out.
+//
+// It is meant for trees from untrusted peers, so:
+//   - nothing is created outside out: all directory operations go through
+//     os.Root handles, which the kernel confines to their directory and
+//     which never follow a symlink out of it;
+//   - every entry name passes CheckName and names in one directory must be
+//     unique, checked before anything in that directory is written;
+//   - symlinks are created as symlinks, with their target verbatim, and
+//     never followed while writing (files are opened O_EXCL|O_NOFOLLOW,
+//     directories made with Mkdir and entered only if they are real
+//     directories);
+//   - without Force, an existing out (or any existing name under it) is an
+//     error, and file names are published with link(2), which fails rather
+//     than replacing;
+//   - file contents stream through a temporary name in the target directory
+//     and are renamed into place when complete, so an interrupted write
+//     leaves no partial file under the final name.
+//
+// On error, what was completed stays; the error names the local path.
+// Modes and mtimes recorded in the DAG are not applied.
+func WriteTo(ctx context.Context, g block.Getter, c cid.Cid, out string, opts WriteOptions) (Stats, error) {
+	w := &writer{ctx: ctx, g: g, opts: opts}
+	n, err := getNode(ctx, g, c)
+	if err != nil {
+		return w.stats, err
+	}
+	fi, err := os.Lstat(out)
+	switch {
+	case err == nil && !opts.Force:
+		return w.stats, fmt.Errorf("write %s: %w", out, fs.ErrExist)
+	case err == nil && n.kind == KindDirectory:
+		if !fi.IsDir() {
+			return w.stats, fmt.Errorf("write %s: exists and is not a directory: %w", out, fs.ErrExist)
+		}
+		r, err := os.OpenRoot(out)
+		if err != nil {
+			return w.stats, err
+		}
+		defer r.Close()
+		w.stats.Dirs++
+		return w.stats, w.contents(r, out, n, 0)
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return w.stats, err
+	}
+	base := filepath.Base(out)
+	if err := CheckName(base); err != nil {
+		return w.stats, fmt.Errorf("write %s: %w", out, err)
+	}
+	parent, err := os.OpenRoot(filepath.Dir(out))
+	if err != nil {
+		return w.stats, err
+	}
+	defer parent.Close()
+	return w.stats, w.entry(parent, filepath.Dir(out), base, n, 0)
+}
+
+type writer struct {
+	ctx   context.Context
+	g     block.Getter
+	opts  WriteOptions
+	stats Stats
+}
+
+// entry writes n as name inside r; at is r's local path, for messages.
+func (w *writer) entry(r *os.Root, at, name string, n *node, depth int) error {
+	local := filepath.Join(at, name)
+	switch n.kind {
+	case KindFile, KindRaw:
+		return w.file(r, local, name, n)
+	case KindSymlink:
+		return w.symlink(r, local, name, string(n.fs.Data))
+	case KindDirectory:
+		if depth >= maxDepth {
+			return fmt.Errorf("write %s: %w", local, malformed(n.c, "directories nested deeper than %d", maxDepth))
+		}
+		err := r.Mkdir(name, 0o755)
+		if errors.Is(err, fs.ErrExist) && w.opts.Force {
+			fi, lerr := r.Lstat(name)
+			if lerr != nil {
+				return lerr
+			}
+			if !fi.IsDir() {
+				return fmt.Errorf("write %s: exists and is not a directory: %w", local, fs.ErrExist)
+			}
+		} else if err != nil {
+			return fmt.Errorf("write %s: %w", local, err)
+		}
+		sub, err := r.OpenRoot(name)
+		if err != nil {
+			return err
+		}
+		defer sub.Close()
+		w.stats.Dirs++
+		return w.contents(sub, local, n, depth)
+	}
+	return fmt.Errorf("write %s: %s is a %v: %w", local, n.c, n.kind, block.ErrUnsupported)
+}
+
+// contents writes a directory's entries into r, after checking all names.
+func (w *writer) contents(r *os.Root, at string, n *node, depth int) error {
+	ents, err := readDir(w.ctx, w.g, n)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", at, err)
+	}
+	seen := make(map[string]bool, len(ents))
+	for _, e := range ents {
+		if err := CheckName(e.Name); err != nil {
+			return fmt.Errorf("write %s: directory %s: %w", at, n.c, err)
+		}
+		if seen[e.Name] {
+			return fmt.Errorf("write %s: directory %s: %w: duplicate name %q", at, n.c, ErrBadPath, e.Name)
+		}
+		seen[e.Name] = true
+	}
+	for _, e := range ents {
+		cn, err := getNode(w.ctx, w.g, e.Cid)
+		if err != nil {
+			return fmt.Errorf("write %s: %w", filepath.Join(at, e.Name), err)
+		}
+		if err := w.entry(r, at, e.Name, cn, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func tempName() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return ".trove-" + hex.EncodeToString(b[:]) + ".tmp"
+}
+
+func (w *writer) file(r *os.Root, local, name string, n *node) error {
+	fn, err := decodeFileNode(n)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", local, err)
+	}
+	f := newFile(w.ctx, w.g, fn, FileOptions{})
+	defer f.Close()
+	tmp := tempName()
+	out, err := r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|noFollow, 0o644)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", local, err)
+	}
+	_, err = io.Copy(&progressWriter{w: out, wr: w}, f)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = w.publish(r, tmp, name)
+	}
+	if err != nil {
+		r.Remove(tmp)
+		return fmt.Errorf("write %s: %w", local, err)
+	}
+	w.stats.Files++
+	return nil
+}
+
+func (w *writer) symlink(r *os.Root, local, name, target string) error {
+	if target == "" || strings.ContainsRune(target, 0) {
+		return fmt.Errorf("write %s: %w: symlink target %q", local, ErrBadPath, target)
+	}
+	if !w.opts.Force {
+		// symlink(2) never replaces: an existing name is EEXIST.
+		if err := r.Symlink(target, name); err != nil {
+			return fmt.Errorf("write %s: %w", local, err)
+		}
+	} else {
+		tmp := tempName()
+		if err := r.Symlink(target, tmp); err != nil {
+			return fmt.Errorf("write %s: %w", local, err)
+		}
+		if err := r.Rename(tmp, name); err != nil {
+			r.Remove(tmp)
+			return fmt.Errorf("write %s: %w", local, err)
+		}
+	}
+	w.stats.Symlinks++
+	return nil
+}
+
+// publish moves a finished temp file to its final name. Without Force it
+// uses link(2), which fails if the name exists (even as a dangling
+// symlink) instead of replacing it; on filesystems without hard links it
+// falls back to check-then-rename.
+func (w *writer) publish(r *os.Root, tmp, name string) error {
+	if w.opts.Force {
+		return r.Rename(tmp, name)
+	}
+	err := r.Link(tmp, name)
+	if err == nil {
+		return r.Remove(tmp)
+	}
+	if errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	if _, lerr := r.Lstat(name); lerr == nil {
+		return fmt.Errorf("%s: %w", name, fs.ErrExist)
+	}
+	return r.Rename(tmp, name)
+}
+
+// progressWriter counts file bytes into the writer's stats.
+type progressWriter struct {
+	w  io.Writer
+	wr *writer
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	p.wr.stats.Bytes += int64(n)
+	if p.wr.opts.Progress != nil && n > 0 {
+		p.wr.opts.Progress(p.wr.stats.Bytes)
+	}
+	return n, err
+}
