@@ -147,7 +147,7 @@ func NewFetcher(h host.Host, store Store, opts FetchOptions) *Fetcher {
 	opts.fill()
 	f := &Fetcher{
 		h: h, store: store, opts: opts, log: opts.Logger,
-		down: rate.NewLimiter(limitOf(opts.DownloadRate), block.MaxSize),
+		down: rate.NewLimiter(limitOf(opts.DownloadRate), burstOf(opts.DownloadRate)),
 		banned: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "trove_transfer_peers_banned_total",
 			Help: "Peers banned for sending corrupt or unrequested blocks or malformed messages.",
@@ -167,7 +167,7 @@ func NewFetcher(h host.Host, store Store, opts FetchOptions) *Fetcher {
 }
 
 // SetDownloadLimit changes the download cap (bytes/s, zero = unlimited).
-func (f *Fetcher) SetDownloadLimit(bps float64) { f.down.SetLimit(limitOf(bps)) }
+func (f *Fetcher) SetDownloadLimit(bps float64) { setLimit(f.down, bps) }
 
 // Banned reports whether p is currently banned.
 func (f *Fetcher) Banned(p peer.ID) bool {

@@ -117,20 +117,40 @@ func limitOf(bps float64) rate.Limit {
 	return rate.Limit(bps)
 }
 
-// burstOf lets a full block through in one reservation (WaitN fails for n
-// above the burst) while keeping bursts short relative to the rate.
+// burstOf keeps bursts to about 1/20 s of traffic, so a cap holds over
+// short transfers too; waitBytes splits blocks larger than the burst.
 func burstOf(bps float64) int {
-	return block.MaxSize
+	if bps <= 0 {
+		return block.MaxSize
+	}
+	return int(min(max(bps/20, 16<<10), block.MaxSize))
+}
+
+// waitBytes takes n tokens from lim in pieces no larger than its burst.
+func waitBytes(ctx context.Context, lim *rate.Limiter, n int) error {
+	for n > 0 {
+		k := min(n, lim.Burst())
+		if err := lim.WaitN(ctx, k); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
+}
+
+func setLimit(lim *rate.Limiter, bps float64) {
+	lim.SetBurst(burstOf(bps))
+	lim.SetLimit(limitOf(bps))
 }
 
 // SetLimits changes the upload limits (bytes/s, zero = unlimited) for the
 // live server; streams already waiting pick them up at their next block.
 func (s *Server) SetLimits(global, perPeer float64) {
-	s.global.SetLimit(limitOf(global))
+	setLimit(s.global, global)
 	s.mu.Lock()
 	s.peerRate = perPeer
 	for _, p := range s.peers {
-		p.lim.SetLimit(limitOf(perPeer))
+		setLimit(p.lim, perPeer)
 	}
 	s.mu.Unlock()
 }
@@ -158,7 +178,7 @@ func (s *Server) acquire(p peer.ID) *servedPeer {
 	defer s.mu.Unlock()
 	sp := s.peers[p]
 	if sp == nil {
-		sp = &servedPeer{lim: rate.NewLimiter(limitOf(s.peerRate), block.MaxSize)}
+		sp = &servedPeer{lim: rate.NewLimiter(limitOf(s.peerRate), burstOf(s.peerRate))}
 		s.peers[p] = sp
 	}
 	if sp.streams >= s.opts.MaxStreams {
@@ -443,10 +463,10 @@ func (ss *srvStream) spend(n int) error {
 	if n == 0 {
 		return nil
 	}
-	if err := ss.sp.lim.WaitN(ss.ctx, n); err != nil {
+	if err := waitBytes(ss.ctx, ss.sp.lim, n); err != nil {
 		return err
 	}
-	return ss.s.global.WaitN(ss.ctx, n)
+	return waitBytes(ss.ctx, ss.s.global, n)
 }
 
 // srvReq is one open request and its cursor.

@@ -233,7 +233,7 @@ func (s *session) dispatch(m Message) error {
 				}
 			}
 		}
-		if err := s.down.WaitN(context.Background(), max(len(m.Data), 1)); err != nil {
+		if err := waitBytes(context.Background(), s.down, len(m.Data)); err != nil {
 			return err
 		}
 	}
