@@ -1,0 +1,485 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"slices"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"github.com/trove-p2p/trove/node"
+	"github.com/trove-p2p/trove/node/repo"
+)
+
+func newInitCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "init",
+		Short: "Create a repo with a new identity",
+		Long: `Create a repo: an editable config file (see docs/config.md), an Ed25519
+identity key (mode 0600) and the block store directory. Other commands
+create the repo on first use, so init is only needed to choose the moment.`,
+		Example: "  trove init\n  trove --repo /srv/trove init",
+		Args:    exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := e.repoPath()
+			if err != nil {
+				return err
+			}
+			r, err := repo.Init(p)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "initialized trove repo at %s\npeer identity: %s\n", r.Path, r.PeerID)
+			return nil
+		},
+	}
+}
+
+func newAddCmd(e *env) *cobra.Command {
+	var (
+		o                node.AddOptions
+		recursive, quiet bool
+		pin              bool
+		cidVersion       int
+		rawLeaves        bool
+		maxLinks         int
+		progress         bool
+	)
+	cmd := &cobra.Command{
+		Use:   "add [flags] PATH...",
+		Short: "Import files or directories and pin them",
+		Long: `Import files (or, with -r, directories; "-" reads stdin) into the repo and
+print "added <cid> <path>" for every entry, directories after their
+contents. Output appears only once the data is durable on disk, and each
+top-level entry is pinned recursively unless --pin=false. An interrupted
+add pins nothing; its partial blocks go at the next gc.
+
+--profile picks the DAG layout (unixfs-v1-2025: CIDv1, raw leaves, 1 MiB
+chunks; unixfs-v0-2015: Kubo's historic CIDv0 layout); the other layout
+flags override single settings of the profile.`,
+		Example: `  trove add notes.txt
+  trove add -r -q photos/
+  echo hello | trove add -
+  trove add --profile unixfs-v0-2015 --only-hash big.iso`,
+		Args: minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fl := cmd.Flags()
+			if fl.Changed("cid-version") {
+				o.CidVersion = &cidVersion
+			}
+			if fl.Changed("raw-leaves") {
+				o.RawLeaves = &rawLeaves
+			}
+			if fl.Changed("max-links") {
+				o.MaxLinks = &maxLinks
+			}
+			o.NoPin = !pin
+			entries, err := addEntries(e, args, recursive)
+			if err != nil {
+				return err
+			}
+			var bar *progressBar
+			if progress && isTerminal(e.stderr) {
+				bar = newProgressBar(e.stderr)
+				o.Progress = bar.update
+			}
+			return e.withBackend(cmd, func(ctx context.Context, b backend) error {
+				res, err := b.Add(ctx, entries, o)
+				bar.finish()
+				if err != nil {
+					return err
+				}
+				return printAdded(e, res, quiet)
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&recursive, "recursive", "r", false, "add directories recursively")
+	f.BoolVarP(&quiet, "quiet", "q", false, "print only the root CID(s)")
+	f.BoolVarP(&o.OnlyHash, "only-hash", "n", false, "compute CIDs without storing anything")
+	f.BoolVar(&pin, "pin", true, "pin the added roots")
+	f.BoolVarP(&o.Wrap, "wrap", "w", false, "wrap everything in one directory")
+	f.BoolVarP(&o.Hidden, "hidden", "H", false, "include files whose name starts with '.'")
+	f.StringVar(&o.Profile, "profile", "", "import profile: unixfs-v1-2025 or unixfs-v0-2015 (default from config)")
+	f.IntVar(&cidVersion, "cid-version", 1, "CID version of the DAG nodes (0 or 1)")
+	f.BoolVar(&rawLeaves, "raw-leaves", true, "store file chunks as raw blocks")
+	f.StringVar(&o.Chunker, "chunker", "", "chunking: size-N (bytes per chunk)")
+	f.IntVar(&maxLinks, "max-links", 0, "most children per file node")
+	f.StringVar(&o.Hash, "hash", "", "hash function: sha2-256 or blake3")
+	f.BoolVar(&progress, "progress", true, "show a progress bar when stderr is a terminal")
+	return cmd
+}
+
+// addEntries turns the PATH arguments into one add stream: "-" is stdin,
+// anything else is walked on disk.
+func addEntries(e *env, args []string, recursive bool) (iter.Seq2[node.Entry, error], error) {
+	stdin := slices.Index(args, "-")
+	if stdin >= 0 && len(args) > 1 {
+		return nil, usageError{fmt.Errorf("add: \"-\" (stdin) cannot be combined with other paths")}
+	}
+	if stdin >= 0 {
+		return node.ReaderEntry(e.stdin), nil
+	}
+	return node.FileEntries(args, recursive), nil
+}
+
+func printAdded(e *env, res node.AddResult, quiet bool) error {
+	if e.json {
+		if quiet {
+			return e.printJSON(res.Roots)
+		}
+		return e.printJSON(res)
+	}
+	if quiet {
+		for _, r := range res.Roots {
+			fmt.Fprintln(e.stdout, r)
+		}
+		return nil
+	}
+	for _, a := range res.Entries {
+		if a.Name == "" {
+			fmt.Fprintf(e.stdout, "added %s\n", a.Cid)
+			continue
+		}
+		fmt.Fprintf(e.stdout, "added %s %s\n", a.Cid, a.Name)
+	}
+	return nil
+}
+
+func newCatCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:     "cat CID[/path]",
+		Short:   "Write a file's contents to stdout",
+		Long:    "Write the contents of the file a CID (or a path inside a directory CID) names to stdout.",
+		Example: "  trove cat bafkrei...\n  trove cat bafybei.../docs/readme.txt > readme.txt",
+		Args:    exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.withBackend(cmd, func(ctx context.Context, b backend) error {
+				_, err := b.Cat(ctx, args[0], e.stdout)
+				return err
+			})
+		},
+	}
+}
+
+func newLsCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "ls CID[/path]",
+		Short: "List a directory",
+		Long: `List the entries of the directory a CID (or path) names: CID, size and name,
+directories marked with a trailing "/". Sharded (HAMT) directories list
+in name order like plain ones.`,
+		Example: "  trove ls bafybei...\n  trove ls --json bafybei.../sub",
+		Args:    exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.withBackend(cmd, func(ctx context.Context, b backend) error {
+				ents, err := b.Ls(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if e.json {
+					return e.printJSON(ents)
+				}
+				tw := tabwriter.NewWriter(e.stdout, 0, 4, 1, ' ', 0)
+				for _, en := range ents {
+					name := en.Name
+					if en.Type == "directory" {
+						name += "/"
+					}
+					fmt.Fprintf(tw, "%s\t%d\t%s\n", en.Cid, en.Size, name)
+				}
+				return tw.Flush()
+			})
+		},
+	}
+}
+
+func newGetCmd(e *env) *cobra.Command {
+	var o node.GetOptions
+	var out string
+	cmd := &cobra.Command{
+		Use:   "get CID[/path] [-o OUT]",
+		Short: "Write a file or a whole tree to the local filesystem",
+		Long: `Write the file, symlink or directory tree a CID names to OUT (default: a
+new entry named after the CID, or after the last path component, in the
+current directory). Existing files are never overwritten without --force,
+and names that would escape OUT are refused.`,
+		Example: "  trove get bafybei... -o photos\n  trove get bafybei.../a/b.txt --force -o b.txt",
+		Args:    exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				out = defaultOutName(args[0])
+			}
+			return e.withBackend(cmd, func(ctx context.Context, b backend) error {
+				res, err := b.Get(ctx, args[0], out, o)
+				if err != nil {
+					return err
+				}
+				if e.json {
+					return e.printJSON(res)
+				}
+				fmt.Fprintf(e.stderr, "saved %s to %s\n", res.Cid, res.Path)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "", "where to write (default: name from the CID path)")
+	cmd.Flags().BoolVarP(&o.Force, "force", "f", false, "overwrite existing files")
+	return cmd
+}
+
+func newPinCmd(e *env) *cobra.Command {
+	pin := &cobra.Command{
+		Use:   "pin",
+		Short: "Keep content from garbage collection",
+		Long:  "Pins mark DAGs that gc must keep. `trove add` and `trove dag import` pin what they store.",
+		Example: `  trove pin add bafybei...
+  trove pin ls --json
+  trove pin rm bafybei...`,
+	}
+	var po node.PinAddOptions
+	add := &cobra.Command{
+		Use:   "add CID[/path]...",
+		Short: "Pin DAGs (recursively by default)",
+		Long: `Pin each DAG. A recursive pin is refused if any block of the DAG is
+missing, since a pin over a hole would protect nothing.`,
+		Example: "  trove pin add bafybei...\n  trove pin add --direct --name cover bafkrei...",
+		Args:    minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.withBackend(cmd, func(ctx context.Context, b backend) error {
+				var done []node.PinInfo
+				for _, a := range args {
+					p, err := b.PinAdd(ctx, a, po)
+					if err != nil {
+						return err
+					}
+					done = append(done, p)
+				}
+				return printPins(e, done, "pinned")
+			})
+		},
+	}
+	add.Flags().BoolVar(&po.Direct, "direct", false, "pin only the named block")
+	add.Flags().StringVar(&po.Name, "name", "", "label shown by pin ls")
+	rm := &cobra.Command{
+		Use:     "rm CID...",
+		Short:   "Remove pins",
+		Long:    "Remove pins; the content stays until the next gc.",
+		Example: "  trove pin rm bafybei...",
+		Args:    minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.withBackend(cmd, func(ctx context.Context, b backend) error {
+				var done []node.PinInfo
+				for _, a := range args {
+					p, err := b.PinRm(ctx, a)
+					if err != nil {
+						return err
+					}
+					done = append(done, p)
+				}
+				return printPins(e, done, "unpinned")
+			})
+		},
+	}
+	ls := &cobra.Command{
+		Use:     "ls",
+		Short:   "List pins",
+		Long:    "List every pin: CID, type (recursive, direct, partial) and name.",
+		Example: "  trove pin ls\n  trove pin ls --json",
+		Args:    exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return e.withBackend(cmd, func(ctx context.Context, b backend) error {
+				pins, err := b.PinLs(ctx)
+				if err != nil {
+					return err
+				}
+				return printPins(e, pins, "")
+			})
+		},
+	}
+	pin.AddCommand(add, rm, ls)
+	return pin
+}
+
+func printPins(e *env, pins []node.PinInfo, verb string) error {
+	if pins == nil {
+		pins = []node.PinInfo{}
+	}
+	if e.json {
+		return e.printJSON(pins)
+	}
+	for _, p := range pins {
+		switch {
+		case verb != "":
+			fmt.Fprintf(e.stdout, "%s %s\n", verb, p.Cid)
+		case p.Name != "":
+			fmt.Fprintf(e.stdout, "%s %s %s\n", p.Cid, p.Type, p.Name)
+		default:
+			fmt.Fprintf(e.stdout, "%s %s\n", p.Cid, p.Type)
+		}
+	}
+	return nil
+}
+
+func newGCCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "gc",
+		Short: "Delete unpinned blocks",
+		Long: `Delete every block not reachable from a pin and return the disk space.
+Imports running at the same time (in a daemon) are safe.`,
+		Example: "  trove gc\n  trove gc --json",
+		Args:    exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return e.withBackend(cmd, func(ctx context.Context, b backend) error {
+				r, err := b.GC(ctx)
+				if err != nil {
+					return err
+				}
+				if e.json {
+					return e.printJSON(r)
+				}
+				fmt.Fprintf(e.stdout, "removed %d blocks (%d bytes)\n", r.Blocks, r.Bytes)
+				if r.Missing > 0 {
+					fmt.Fprintf(e.stderr, "warning: pinned DAGs lack %d blocks\n", r.Missing)
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func newRepoCmd(e *env) *cobra.Command {
+	r := &cobra.Command{
+		Use:     "repo",
+		Short:   "Inspect the repo",
+		Long:    "Commands about the repo itself.",
+		Example: "  trove repo stat",
+	}
+	r.AddCommand(&cobra.Command{
+		Use:     "stat",
+		Short:   "Show block, byte and pin counts",
+		Long:    "Show the repo path, peer ID, number of blocks and their bytes, pins and disk use.",
+		Example: "  trove repo stat\n  trove repo stat --json",
+		Args:    exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return e.withBackend(cmd, func(ctx context.Context, b backend) error {
+				s, err := b.RepoStat(ctx)
+				if err != nil {
+					return err
+				}
+				if e.json {
+					return e.printJSON(s)
+				}
+				fmt.Fprintf(e.stdout, "Path:      %s\nPeerID:    %s\nBlocks:    %d\nBytes:     %d\nPins:      %d\nDiskBytes: %d\n",
+					s.Path, s.PeerID, s.Blocks, s.Bytes, s.Pins, s.DiskBytes)
+				return nil
+			})
+		},
+	})
+	return r
+}
+
+func newBlockCmd(e *env) *cobra.Command {
+	bc := &cobra.Command{
+		Use:     "block",
+		Short:   "Read raw blocks",
+		Long:    "Commands on single blocks, below the file layer.",
+		Example: "  trove block stat bafkrei...\n  trove block get bafkrei... > b.bin",
+	}
+	bc.AddCommand(&cobra.Command{
+		Use:     "get CID",
+		Short:   "Write a block's raw bytes to stdout",
+		Long:    "Write one block's bytes, as stored, to stdout.",
+		Example: "  trove block get bafkrei... | xxd | head",
+		Args:    exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.withBackend(cmd, func(ctx context.Context, b backend) error {
+				_, err := b.BlockGet(ctx, args[0], e.stdout)
+				return err
+			})
+		},
+	}, &cobra.Command{
+		Use:     "stat CID",
+		Short:   "Show a block's size and codec",
+		Long:    "Show a block's CID, size in bytes and codec.",
+		Example: "  trove block stat bafkrei...\n  trove block stat --json bafkrei...",
+		Args:    exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.withBackend(cmd, func(ctx context.Context, b backend) error {
+				s, err := b.BlockStat(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if e.json {
+					return e.printJSON(s)
+				}
+				fmt.Fprintf(e.stdout, "Cid:   %s\nSize:  %d\nCodec: %s\n", s.Cid, s.Size, s.Codec)
+				return nil
+			})
+		},
+	})
+	return bc
+}
+
+func newDagCmd(e *env) *cobra.Command {
+	dc := &cobra.Command{
+		Use:     "dag",
+		Short:   "Move whole DAGs as CAR files",
+		Long:    "Export and import DAGs as CAR v1 archives, the IPFS interchange format.",
+		Example: "  trove dag export bafybei... > f.car\n  trove dag import f.car",
+	}
+	var io_ node.DagImportOptions
+	var pin bool
+	imp := &cobra.Command{
+		Use:   "import FILE.car...",
+		Short: "Import CAR archives and pin their roots",
+		Long: `Import CAR v1 archives ("-" reads stdin). Every block is verified against
+its CID; the roots are pinned recursively unless --pin=false, and an
+archive whose roots name an incomplete DAG is an error.`,
+		Example: "  trove dag import f.car\n  curl -s https://host/x.car | trove dag import -",
+		Args:    minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			io_.NoPin = !pin
+			return e.withBackend(cmd, func(ctx context.Context, b backend) error {
+				var all []node.DagImportResult
+				for _, a := range args {
+					r, closeFn, err := openInput(e, a)
+					if err != nil {
+						return err
+					}
+					res, err := b.DagImport(ctx, r, io_)
+					closeFn()
+					if err != nil {
+						return fmt.Errorf("%s: %w", a, err)
+					}
+					all = append(all, res)
+					if !e.json {
+						for _, root := range res.Roots {
+							fmt.Fprintf(e.stdout, "imported %s (%d blocks)\n", root, res.Blocks)
+						}
+					}
+				}
+				if e.json {
+					return e.printJSON(all)
+				}
+				return nil
+			})
+		},
+	}
+	imp.Flags().BoolVar(&pin, "pin", true, "pin the archive roots")
+	dc.AddCommand(&cobra.Command{
+		Use:   "export CID[/path]",
+		Short: "Write a DAG to stdout as a CAR v1 archive",
+		Long: `Write the DAG under a CID to stdout as a CAR v1 archive, blocks in
+depth-first order. Every block must be present.`,
+		Example: "  trove dag export bafybei... > f.car",
+		Args:    exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.withBackend(cmd, func(ctx context.Context, b backend) error {
+				return b.DagExport(ctx, args[0], e.stdout)
+			})
+		},
+	}, imp)
+	return dc
+}

@@ -1,0 +1,109 @@
+// Command trove is the command-line front end of the trove node: it parses
+// flags, calls one method of the node (today an offline *node.Node opened
+// on the repo; later the daemon's API client), prints the result and maps
+// the error to an exit code.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/trove-p2p/trove/block"
+	"github.com/trove-p2p/trove/blockstore"
+	"github.com/trove-p2p/trove/node"
+	"github.com/trove-p2p/trove/node/repo"
+	"github.com/trove-p2p/trove/unixfs/importer"
+)
+
+// Exit codes, documented in docs/cli.md. Scripts depend on them, so they
+// never change meaning; new kinds get new numbers.
+const (
+	exitOK          = 0
+	exitError       = 1   // anything not listed below
+	exitUsage       = 2   // bad flags or arguments
+	exitBadCID      = 3   // a CID (or CID path) that does not parse
+	exitNotFound    = 4   // content not in the repo
+	exitNoFile      = 5   // a local file or directory does not exist
+	exitPermission  = 6   // the OS denied access to a local file
+	exitLocked      = 7   // another process holds the repo
+	exitExists      = 8   // refusing to overwrite (get without --force, init twice)
+	exitCorrupt     = 9   // a stored block no longer matches its CID
+	exitInterrupted = 130 // Ctrl-C, as shells report SIGINT
+)
+
+// usageError marks mistakes in the command line itself.
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }
+
+// exitCode is the ONE place errors become exit codes. Order matters where
+// kinds nest: a bad CID is checked before "not found", and trove's
+// content-not-found before the OS's file-not-found.
+func exitCode(err error) int {
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue), errors.Is(err, importer.ErrParams):
+		return exitUsage
+	case errors.Is(err, context.Canceled):
+		return exitInterrupted
+	case errors.Is(err, node.ErrBadCID):
+		return exitBadCID
+	case errors.Is(err, blockstore.ErrLocked):
+		return exitLocked
+	case errors.Is(err, block.ErrCorrupt):
+		return exitCorrupt
+	case errors.Is(err, block.ErrNotFound):
+		return exitNotFound
+	case errors.Is(err, fs.ErrNotExist):
+		return exitNoFile
+	case errors.Is(err, fs.ErrPermission):
+		return exitPermission
+	case errors.Is(err, fs.ErrExist), errors.Is(err, repo.ErrExists):
+		return exitExists
+	}
+	return exitError
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command line and returns its exit code. Tests call it
+// in-process with buffers.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cmd := newRootCmd(&env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv})
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	if err != nil {
+		if ctx.Err() != nil && !errors.Is(err, context.Canceled) {
+			err = fmt.Errorf("%w: %w", context.Canceled, err)
+		}
+		fmt.Fprintln(stderr, "Error:", message(err))
+	}
+	return exitCode(err)
+}
+
+// message adds the hint a user needs for the common failures.
+func message(err error) string {
+	switch {
+	case errors.Is(err, context.Canceled):
+		return "interrupted; nothing was pinned, partial data will go at the next gc"
+	case errors.Is(err, blockstore.ErrLocked):
+		return err.Error() + "\n(only one trove process may use a repo; stop the other one or wait for it)"
+	case errors.Is(err, fs.ErrExist) && !errors.Is(err, repo.ErrExists):
+		return err.Error() + " (use --force to overwrite)"
+	}
+	return err.Error()
+}

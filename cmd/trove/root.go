@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"iter"
+
+	"github.com/spf13/cobra"
+	"github.com/trove-p2p/trove/node"
+	"github.com/trove-p2p/trove/node/repo"
+)
+
+// The CLI reaches the node only through these interfaces, one per
+// operation, so a daemon API client can stand in for the offline node by
+// implementing the same methods.
+type (
+	adder interface {
+		Add(ctx context.Context, entries iter.Seq2[node.Entry, error], o node.AddOptions) (node.AddResult, error)
+	}
+	catter interface {
+		Cat(ctx context.Context, path string, w io.Writer) (int64, error)
+	}
+	lister interface {
+		Ls(ctx context.Context, path string) ([]node.LsEntry, error)
+	}
+	getter interface {
+		Get(ctx context.Context, path, out string, o node.GetOptions) (node.GetResult, error)
+	}
+	pinner interface {
+		PinAdd(ctx context.Context, path string, o node.PinAddOptions) (node.PinInfo, error)
+		PinRm(ctx context.Context, path string) (node.PinInfo, error)
+		PinLs(ctx context.Context) ([]node.PinInfo, error)
+	}
+	collector interface {
+		GC(ctx context.Context) (node.GCResult, error)
+	}
+	repoStater interface {
+		RepoStat(ctx context.Context) (node.RepoStat, error)
+	}
+	blocker interface {
+		BlockGet(ctx context.Context, path string, w io.Writer) (int64, error)
+		BlockStat(ctx context.Context, path string) (node.BlockStat, error)
+	}
+	dagger interface {
+		DagExport(ctx context.Context, path string, w io.Writer) error
+		DagImport(ctx context.Context, r io.Reader, o node.DagImportOptions) (node.DagImportResult, error)
+	}
+	// backend is everything a command may need; commands use the narrow
+	// interface above that they call.
+	backend interface {
+		adder
+		catter
+		lister
+		getter
+		pinner
+		collector
+		repoStater
+		blocker
+		dagger
+		io.Closer
+	}
+)
+
+// env is the process environment a command runs in, injectable for
+// in-process tests.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+
+	repoFlag string
+	verify   bool
+	json     bool
+}
+
+// repoPath resolves --repo, $TROVE_PATH, ~/.trove.
+func (e *env) repoPath() (string, error) {
+	p := e.repoFlag
+	if p == "" {
+		p = e.getenv(repo.EnvPath)
+	}
+	return repo.DefaultPath(p)
+}
+
+// open returns the backend for one command. Today that is always the
+// offline node; the daemon issue adds "use the API client if a daemon
+// serves this repo" here, and nowhere else.
+func (e *env) open(ctx context.Context) (backend, error) {
+	p, err := e.repoPath()
+	if err != nil {
+		return nil, err
+	}
+	return node.Open(ctx, p, node.Options{Verify: e.verify})
+}
+
+// withBackend opens the backend, runs f and closes it, keeping the first
+// error.
+func (e *env) withBackend(cmd *cobra.Command, f func(ctx context.Context, b backend) error) (err error) {
+	ctx := cmd.Context()
+	b, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := b.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+	}()
+	return f(ctx, b)
+}
+
+// printJSON writes v as one indented JSON document.
+func (e *env) printJSON(v any) error {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func newRootCmd(e *env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "trove",
+		Short: "trove: a peer-to-peer, content-addressed file store",
+		Long: `trove stores files as content-addressed UnixFS DAGs (IPFS-compatible CIDs)
+in a local repo and, with the daemon, shares them with peers.
+
+The repo is --repo DIR, else $TROVE_PATH, else ~/.trove; commands create
+it on first use. Exit codes are listed in docs/cli.md.`,
+		Example: `  trove add -r photos/
+  trove cat bafy.../readme.txt
+  trove get bafy... -o restored/`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(e.stdin)
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	pf := root.PersistentFlags()
+	pf.StringVar(&e.repoFlag, "repo", "", "repo directory (default $TROVE_PATH or ~/.trove)")
+	pf.BoolVar(&e.verify, "verify", false, "re-hash every block read from the repo")
+	pf.BoolVar(&e.json, "json", false, "print structured output as JSON")
+	root.AddCommand(
+		newInitCmd(e), newAddCmd(e), newCatCmd(e), newLsCmd(e), newGetCmd(e),
+		newPinCmd(e), newGCCmd(e), newRepoCmd(e), newBlockCmd(e), newDagCmd(e),
+	)
+	return root
+}
+
+// exactArgs is cobra.ExactArgs with the error marked as a usage error.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageError{fmt.Errorf("%s needs exactly %d argument(s), got %d", cmd.CommandPath(), n, len(args))}
+		}
+		return nil
+	}
+}
+
+func minArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < n {
+			return usageError{fmt.Errorf("%s needs at least %d argument(s)", cmd.CommandPath(), n)}
+		}
+		return nil
+	}
+}

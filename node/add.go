@@ -1,0 +1,275 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ipfs/go-cid"
+	"github.com/trove-p2p/trove/blockstore"
+	"github.com/trove-p2p/trove/unixfs/importer"
+)
+
+// EntryKind says what an add Entry is.
+type EntryKind int
+
+// Entry kinds an add stream carries.
+const (
+	EntryFile EntryKind = iota
+	EntryDir
+	EntrySymlink
+)
+
+// Entry is one item of an add stream: a local walk, stdin, or (through the
+// daemon API) a tar stream from a remote client. Entries may arrive in any
+// order; missing parent directories are implied.
+type Entry struct {
+	// Path is slash-separated and relative ("photos/2024/a.jpg"); its first
+	// component is the top-level name the entry belongs to. An empty Path
+	// is an unnamed stream (stdin), reported under its own CID as Kubo
+	// does.
+	Path string
+	Kind EntryKind
+	// Content is a file's bytes; it is read once, to EOF.
+	Content io.Reader
+	// Target is a symlink's target, stored verbatim.
+	Target string
+}
+
+// AddOptions configures Add. The zero value imports with the config's
+// profile, stores the blocks and pins each top-level entry recursively.
+type AddOptions struct {
+	// Profile is an importer profile name; empty means the repo config's
+	// Import.Profile, and if that is empty the importer's default.
+	Profile string `json:"Profile,omitempty"`
+	// CidVersion, RawLeaves, MaxLinks: nil keeps the profile's value.
+	CidVersion *int  `json:"CidVersion,omitempty"`
+	RawLeaves  *bool `json:"RawLeaves,omitempty"`
+	MaxLinks   *int  `json:"MaxLinks,omitempty"`
+	// Chunker is Kubo's "size-N"; empty keeps the profile's chunk size.
+	Chunker string `json:"Chunker,omitempty"`
+	// Hash is "sha2-256" or "blake3"; empty keeps the profile's.
+	Hash string `json:"Hash,omitempty"`
+	// OnlyHash computes CIDs without storing or pinning anything.
+	OnlyHash bool `json:"OnlyHash,omitempty"`
+	// NoPin stores without pinning, leaving the content to the next GC.
+	NoPin bool `json:"NoPin,omitempty"`
+	// Wrap puts every top-level entry in one new directory, which becomes
+	// the single root (`ipfs add -w`).
+	Wrap bool `json:"Wrap,omitempty"`
+	// Hidden keeps entries whose name starts with '.'.
+	Hidden bool `json:"Hidden,omitempty"`
+	// Progress, if set, is called from the importing goroutine with the
+	// running total of content bytes read. It is for display only.
+	Progress func(bytes int64) `json:"-"`
+}
+
+// AddedEntry reports one imported entry.
+type AddedEntry struct {
+	// Name is the entry's path as given (the CID for an unnamed stream,
+	// "" for the wrapping directory).
+	Name string `json:"Name"`
+	Cid  string `json:"Cid"`
+	Type string `json:"Type"` // "file", "directory" or "symlink"
+	// Size is a file's content length (0 for others).
+	Size uint64 `json:"Size"`
+}
+
+// AddResult lists every entry in the order Kubo prints them (files as they
+// finish, directories after their children) and the pinned roots.
+type AddResult struct {
+	Entries []AddedEntry `json:"Entries"`
+	// Roots are the top-level CIDs: one per top-level entry, or just the
+	// wrapper with Wrap.
+	Roots []string `json:"Roots"`
+}
+
+// stdinName stands in for an unnamed stream inside the import tree; it is
+// never shown, because unnamed entries are reported by CID.
+const stdinName = "stdin"
+
+// Add imports a stream of entries. When it returns without error every
+// block is durable (fsynced) and the roots are pinned, so a caller may print
+// the result knowing a crash cannot lose it. On error or cancellation the
+// blocks written so far stay unpinned and go at the next GC: the repo is
+// never left with a pin over an incomplete DAG.
+func (n *Node) Add(ctx context.Context, entries iter.Seq2[Entry, error], o AddOptions) (AddResult, error) {
+	params, err := n.addParams(o)
+	if err != nil {
+		return AddResult{}, err
+	}
+	var (
+		sink  importer.Putter
+		ses   *blockstore.Session
+		batch *blockstore.Batch
+	)
+	if !o.OnlyHash {
+		ses = n.store.Session()
+		defer ses.End()
+		batch = ses.NewBatch()
+		defer batch.Discard()
+		sink = &lockedPutter{p: batch}
+	}
+	var events []importer.Event
+	b := importer.NewDirBuilder(ctx, params, sink, importer.DirOptions{
+		Hidden:   o.Hidden,
+		Progress: func(ev importer.Event) { events = append(events, ev) },
+	})
+	var read atomic.Int64
+	unnamed := false
+	for e, err := range entries {
+		if err != nil {
+			return AddResult{}, err
+		}
+		if err := ctx.Err(); err != nil {
+			return AddResult{}, err
+		}
+		p := e.Path
+		if p == "" {
+			if unnamed {
+				return AddResult{}, fmt.Errorf("add: more than one unnamed stream")
+			}
+			unnamed, p = true, stdinName
+		}
+		switch e.Kind {
+		case EntryFile:
+			r := e.Content
+			if r == nil {
+				r = strings.NewReader("")
+			}
+			if o.Progress != nil {
+				r = &countingReader{r: r, n: &read, f: o.Progress}
+			}
+			_, _, err = b.AddFile(p, r)
+		case EntryDir:
+			err = b.AddDir(p)
+		case EntrySymlink:
+			_, err = b.AddSymlink(p, e.Target)
+		default:
+			err = fmt.Errorf("add: %s: unknown entry kind %d", p, e.Kind)
+		}
+		if err != nil {
+			return AddResult{}, err
+		}
+	}
+	root, err := b.FinishResult()
+	if err != nil {
+		return AddResult{}, err
+	}
+	res := AddResult{Entries: make([]AddedEntry, 0, len(events))}
+	var roots []cid.Cid
+	for _, ev := range events {
+		name := ev.Path
+		top := !strings.Contains(name, "/")
+		switch {
+		case name == "":
+			// The builder's own root: the wrapper, shown only when asked
+			// for (Kubo prints it with an empty name).
+			if !o.Wrap {
+				continue
+			}
+			roots = append(roots, ev.Cid)
+		case unnamed && name == stdinName:
+			name = ev.Cid.String()
+			if !o.Wrap {
+				roots = append(roots, ev.Cid)
+			}
+		case top && !o.Wrap:
+			roots = append(roots, ev.Cid)
+		}
+		res.Entries = append(res.Entries, AddedEntry{Name: name, Cid: ev.Cid.String(), Type: kindName(ev.Kind), Size: ev.Size})
+	}
+	if o.Wrap && len(roots) == 0 {
+		// An empty wrap still has a root; the builder may not report it.
+		roots = append(roots, root.Cid)
+		res.Entries = append(res.Entries, AddedEntry{Name: "", Cid: root.Cid.String(), Type: "directory"})
+	}
+	if len(roots) == 0 {
+		return AddResult{}, errNoEntries
+	}
+	for _, c := range roots {
+		res.Roots = append(res.Roots, c.String())
+	}
+	if o.OnlyHash {
+		return res, nil
+	}
+	if err := batch.Commit(); err != nil {
+		return AddResult{}, fmt.Errorf("add: commit: %w", err)
+	}
+	if !o.NoPin {
+		for _, c := range roots {
+			if err := n.store.Pin(ctx, c, blockstore.PinOptions{}); err != nil {
+				return AddResult{}, fmt.Errorf("add: pin %s: %w", c, err)
+			}
+		}
+		// Pins are Badger writes; make them as durable as the blocks
+		// before the caller reports success.
+		if err := n.store.Sync(); err != nil {
+			return AddResult{}, fmt.Errorf("add: sync: %w", err)
+		}
+	}
+	return res, nil
+}
+
+func (n *Node) addParams(o AddOptions) (importer.Params, error) {
+	profile := o.Profile
+	if profile == "" {
+		profile = n.repo.Config.Import.Profile
+	}
+	ov := importer.Overrides{CidVersion: o.CidVersion, RawLeaves: o.RawLeaves, MaxLinks: o.MaxLinks, Hash: o.Hash}
+	if o.Chunker != "" {
+		size, err := importer.ParseChunker(o.Chunker)
+		if err != nil {
+			return importer.Params{}, err
+		}
+		if size != 0 {
+			ov.ChunkSize = &size
+		}
+	}
+	return importer.ParamsFor(profile, ov)
+}
+
+func kindName(k importer.Kind) string {
+	switch k {
+	case importer.KindDir:
+		return "directory"
+	case importer.KindSymlink:
+		return "symlink"
+	}
+	return "file"
+}
+
+// lockedPutter serialises Puts: the importer hashes on several goroutines
+// but a blockstore Batch is for one goroutine.
+type lockedPutter struct {
+	mu sync.Mutex
+	p  importer.Putter
+}
+
+func (l *lockedPutter) Put(ctx context.Context, c cid.Cid, data []byte) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.p.Put(ctx, c, data)
+}
+
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+	f func(int64)
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	m, err := c.r.Read(p)
+	if m > 0 {
+		c.f(c.n.Add(int64(m)))
+	}
+	return m, err
+}
+
+// errNoEntries means the stream was empty or every entry was hidden.
+var errNoEntries = errors.New("nothing to add (no entries, or only hidden ones without Hidden)")

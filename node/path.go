@@ -1,0 +1,28 @@
+package node
+
+import (
+	"context"
+	"errors"
+
+	"github.com/ipfs/go-cid"
+	"github.com/trove-p2p/trove/unixfs"
+)
+
+// Resolve turns "CID[/sub/path]" (or "/ipfs/CID/...") into the CID it
+// names. A malformed CID or path component matches ErrBadCID; a missing
+// name matches block.ErrNotFound.
+func (n *Node) Resolve(ctx context.Context, p string) (cid.Cid, error) {
+	root, parts, err := unixfs.ParsePath(p)
+	if err != nil {
+		if !errors.Is(err, ErrBadCID) {
+			// Path syntax errors belong to the same user mistake as a
+			// bad CID: the argument does not name anything.
+			err = cid.ErrInvalidCid{Err: err}
+		}
+		return cid.Undef, err
+	}
+	if len(parts) == 0 {
+		return root, nil
+	}
+	return unixfs.ResolveParts(ctx, n.get, root, parts)
+}

@@ -1,0 +1,93 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/trove-p2p/trove/unixfs"
+)
+
+// Cat writes the content of the file at path to w and returns the bytes
+// written. Reads go through the node's getter, so --verify applies.
+func (n *Node) Cat(ctx context.Context, path string, w io.Writer) (int64, error) {
+	c, err := n.Resolve(ctx, path)
+	if err != nil {
+		return 0, err
+	}
+	f, err := unixfs.NewFile(ctx, n.get, c)
+	if err != nil {
+		return 0, fmt.Errorf("cat %s: %w", path, err)
+	}
+	defer f.Close()
+	return f.WriteTo(w)
+}
+
+// LsEntry is one directory entry as `trove ls` shows it.
+type LsEntry struct {
+	Name string `json:"Name"`
+	Cid  string `json:"Cid"`
+	// Type is "file", "directory", "symlink" or "raw" (a single raw
+	// block, which reads as a file).
+	Type string `json:"Type"`
+	// Size is the content length of files, the target length of
+	// symlinks, 0 for directories.
+	Size uint64 `json:"Size"`
+}
+
+// Ls lists the directory at path in name order. Each child's root block
+// is read to report its type and size, as Kubo does.
+func (n *Node) Ls(ctx context.Context, path string) ([]LsEntry, error) {
+	c, err := n.Resolve(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	ents, err := unixfs.ReadDir(ctx, n.get, c)
+	if err != nil {
+		return nil, fmt.Errorf("ls %s: %w", path, err)
+	}
+	out := make([]LsEntry, 0, len(ents))
+	for _, e := range ents {
+		st, err := unixfs.Stat(ctx, n.get, e.Cid)
+		if err != nil {
+			return nil, fmt.Errorf("ls %s: %s: %w", path, e.Name, err)
+		}
+		out = append(out, LsEntry{Name: e.Name, Cid: e.Cid.String(), Type: st.Kind.String(), Size: st.Size})
+	}
+	return out, nil
+}
+
+// GetOptions configures Get. The zero value never overwrites anything.
+type GetOptions struct {
+	// Force replaces existing files and writes into existing directories.
+	Force bool `json:"Force,omitempty"`
+	// Progress, if set, receives the running total of content bytes
+	// written.
+	Progress func(written int64) `json:"-"`
+}
+
+// GetResult reports what Get wrote.
+type GetResult struct {
+	Cid      string `json:"Cid"`
+	Path     string `json:"Path"` // the local output path
+	Files    int    `json:"Files"`
+	Dirs     int    `json:"Dirs"`
+	Symlinks int    `json:"Symlinks"`
+	Bytes    int64  `json:"Bytes"`
+}
+
+// Get writes the file, symlink or tree at path to the local path out. An
+// existing out fails with an error wrapping fs.ErrExist unless o.Force;
+// nothing is ever written outside out, whatever names the DAG holds.
+func (n *Node) Get(ctx context.Context, path, out string, o GetOptions) (GetResult, error) {
+	c, err := n.Resolve(ctx, path)
+	if err != nil {
+		return GetResult{}, err
+	}
+	st, err := unixfs.WriteTo(ctx, n.get, c, out, unixfs.WriteOptions{Force: o.Force, Progress: o.Progress})
+	res := GetResult{Cid: c.String(), Path: out, Files: st.Files, Dirs: st.Dirs, Symlinks: st.Symlinks, Bytes: st.Bytes}
+	if err != nil {
+		return res, fmt.Errorf("get %s: %w", path, err)
+	}
+	return res, nil
+}
