@@ -1,0 +1,258 @@
+package unixfs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/trove-p2p/trove/block"
+	"github.com/trove-p2p/trove/internal/memstore"
+	"github.com/trove-p2p/trove/unixfs/pb"
+)
+
+func randBytes(seed uint64, n int) []byte {
+	rng := rand.New(rand.NewPCG(seed, 42))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
+}
+
+var fileShapes = []struct {
+	name string
+	size int
+	o    fileOpts
+}{
+	{"empty", 0, fileOpts{chunk: 16, fanout: 4}},
+	{"one leaf", 10, fileOpts{chunk: 16, fanout: 4}},
+	{"exact leaves", 64, fileOpts{chunk: 16, fanout: 4}},
+	{"two levels", 100, fileOpts{chunk: 16, fanout: 4}},
+	{"four levels", 1000, fileOpts{chunk: 7, fanout: 3}},
+	{"dag-pb leaves", 777, fileOpts{chunk: 10, fanout: 5, dagpbLeaves: true}},
+	{"inline root data", 500, fileOpts{chunk: 33, fanout: 4, inline: 20}},
+	{"only inline", 20, fileOpts{chunk: 33, fanout: 4, inline: 20}},
+	{"wide", 20000, fileOpts{chunk: 100, fanout: 174}},
+}
+
+func TestFileReadAt(t *testing.T) {
+	ctx := context.Background()
+	for i, tc := range fileShapes {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBuilder(t)
+			want := randBytes(uint64(i), tc.size)
+			root := b.file(want, tc.o)
+			st, err := Stat(ctx, b.s, root)
+			if err != nil || st.Size != uint64(tc.size) {
+				t.Fatalf("Stat = %+v, %v", st, err)
+			}
+			f, err := NewFile(ctx, b.s, root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if f.Size() != int64(tc.size) {
+				t.Fatalf("Size = %d, want %d", f.Size(), tc.size)
+			}
+			got, err := io.ReadAll(f)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("ReadAll: %d bytes, %v; content equal=%v", len(got), err, bytes.Equal(got, want))
+			}
+			// Offsets around every chunk boundary, then random spans.
+			var offs []int
+			for o := 0; o <= tc.size+1; o += tc.o.chunk {
+				offs = append(offs, o-1, o, o+1)
+			}
+			rng := rand.New(rand.NewPCG(uint64(i), 7))
+			for range 200 {
+				offs = append(offs, rng.IntN(tc.size+2))
+			}
+			for _, off := range offs {
+				if off < 0 {
+					continue
+				}
+				n := 1 + rng.IntN(3*tc.o.chunk)
+				p := make([]byte, n)
+				got, err := f.ReadAt(p, int64(off))
+				end := min(off+n, tc.size)
+				if off >= tc.size {
+					if got != 0 || err != io.EOF {
+						t.Fatalf("ReadAt past end (%d): %d, %v", off, got, err)
+					}
+					continue
+				}
+				if got != end-off || !bytes.Equal(p[:got], want[off:end]) {
+					t.Fatalf("ReadAt(%d, %d) = %d bytes, %v; content mismatch", off, n, got, err)
+				}
+				if (end < off+n) != (err == io.EOF) {
+					t.Fatalf("ReadAt(%d, %d) err = %v", off, n, err)
+				}
+			}
+			// Seek and read through the cursor.
+			if tc.size > 3 {
+				if _, err := f.Seek(-3, io.SeekEnd); err != nil {
+					t.Fatal(err)
+				}
+				tail, _ := io.ReadAll(f)
+				if !bytes.Equal(tail, want[tc.size-3:]) {
+					t.Fatalf("tail after Seek = %x", tail)
+				}
+			}
+		})
+	}
+}
+
+// TestFileLoadsOnlyNeeded checks that a read at one offset fetches one
+// block per level of the tree, not the file.
+func TestFileLoadsOnlyNeeded(t *testing.T) {
+	ctx := context.Background()
+	b := newBuilder(t)
+	data := randBytes(1, 4096)
+	root := b.file(data, fileOpts{chunk: 16, fanout: 4}) // 256 leaves, depth 4 + leaf
+	f, err := NewFileOptions(ctx, b.s, root, FileOptions{Prefetch: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	before := b.s.Gets()
+	p := make([]byte, 3)
+	if _, err := f.ReadAt(p, 2000); err != nil || !bytes.Equal(p, data[2000:2003]) {
+		t.Fatalf("ReadAt: %v", err)
+	}
+	if got := b.s.Gets() - before; got != 4 {
+		t.Fatalf("one small read fetched %d blocks, want 4 (3 inner + 1 leaf)", got)
+	}
+	before = b.s.Gets()
+	if _, err := f.ReadAt(p, 2003); err != nil || !bytes.Equal(p, data[2003:2006]) {
+		t.Fatalf("ReadAt: %v", err)
+	}
+	if got := b.s.Gets() - before; got != 0 {
+		t.Fatalf("re-reading the cached leaf fetched %d blocks", got)
+	}
+}
+
+// TestFilePrefetch reads sequentially through a slow getter and checks that
+// leaves are fetched concurrently, within the window, and that the bytes
+// are right.
+func TestFilePrefetch(t *testing.T) {
+	ctx := context.Background()
+	b := newBuilder(t)
+	data := randBytes(2, 64*100)
+	root := b.file(data, fileOpts{chunk: 100, fanout: 8})
+	for _, leaves := range []bool{false, true} {
+		t.Run(fmt.Sprint("dagpbLeaves=", leaves), func(t *testing.T) {
+			b := newBuilder(t)
+			root := root
+			if leaves {
+				root = b.file(data, fileOpts{chunk: 100, fanout: 8, dagpbLeaves: true})
+			} else {
+				root = b.file(data, fileOpts{chunk: 100, fanout: 8})
+			}
+			var mu sync.Mutex
+			cur, peak := 0, 0
+			b.s.SetFaults(memstore.Faults{OnGet: func(context.Context, cid.Cid) error {
+				mu.Lock()
+				cur++
+				peak = max(peak, cur)
+				mu.Unlock()
+				time.Sleep(2 * time.Millisecond)
+				mu.Lock()
+				cur--
+				mu.Unlock()
+				return nil
+			}})
+			f, err := NewFileOptions(ctx, b.s, root, FileOptions{Prefetch: 4})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			got, err := io.ReadAll(f)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("ReadAll: %v", err)
+			}
+			if peak < 3 || peak > 5 {
+				t.Fatalf("peak concurrent Gets = %d, want 3..5 with a window of 4", peak)
+			}
+		})
+	}
+}
+
+func TestFileConcurrentReadAt(t *testing.T) {
+	ctx := context.Background()
+	b := newBuilder(t)
+	data := randBytes(3, 5000)
+	f, err := NewFileOptions(ctx, b.s, b.file(data, fileOpts{chunk: 50, fanout: 4}), FileOptions{CacheNodes: 2, CacheLeaves: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), 0))
+			p := make([]byte, 77)
+			for range 100 {
+				off := rng.IntN(len(data) - len(p))
+				if _, err := f.ReadAt(p, int64(off)); err != nil || !bytes.Equal(p, data[off:off+len(p)]) {
+					t.Errorf("ReadAt(%d): %v", off, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestFileErrors(t *testing.T) {
+	ctx := context.Background()
+	b := newBuilder(t)
+	leafA, leafB := b.raw([]byte("0123456789")), b.raw([]byte("abcdefghij"))
+	link := func(c cid.Cid) pb.Link { return pb.Link{Cid: c} }
+	dir := b.dir(entry{"x", leafA})
+	missing, _ := block.Sum(1, block.CodecRaw, block.HashSHA256, []byte("never stored"))
+	tests := []struct {
+		name    string
+		root    cid.Cid
+		open    error // error from NewFile
+		read    error // error from reading everything
+		readOff int64
+	}{
+		{"directory", dir, ErrNotFile, nil, 0},
+		{"symlink", b.symlink("x"), ErrNotFile, nil, 0},
+		{"sizes count mismatch", b.pbNode([]pb.Link{link(leafA), link(leafB)}, &pb.FSNode{Type: pb.TFile, BlockSizes: []uint64{10}}), ErrMalformed, nil, 0},
+		{"filesize disagrees", b.pbNode([]pb.Link{link(leafA)}, &pb.FSNode{Type: pb.TFile, BlockSizes: []uint64{10}, FileSize: 11, HasFileSize: true}), ErrMalformed, nil, 0},
+		{"child smaller than blocksize", b.pbNode([]pb.Link{link(leafA), link(leafB)}, &pb.FSNode{Type: pb.TFile, BlockSizes: []uint64{12, 10}}), nil, ErrMalformed, 0},
+		{"child is a directory", b.pbNode([]pb.Link{link(dir)}, &pb.FSNode{Type: pb.TFile, BlockSizes: []uint64{10}}), nil, ErrNotFile, 0},
+		{"missing leaf", b.pbNode([]pb.Link{link(leafA), link(missing)}, &pb.FSNode{Type: pb.TFile, BlockSizes: []uint64{10, 10}}), nil, block.ErrNotFound, 15},
+		{"missing root", missing, block.ErrNotFound, nil, 0},
+		{"sizes overflow", b.pbNode([]pb.Link{link(leafA), link(leafB)}, &pb.FSNode{Type: pb.TFile, BlockSizes: []uint64{1 << 62, 1 << 62}}), ErrMalformed, nil, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := NewFile(ctx, b.s, tc.root)
+			if tc.open != nil {
+				if !errors.Is(err, tc.open) {
+					t.Fatalf("NewFile err = %v, want %v", err, tc.open)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			_, err = f.ReadAt(make([]byte, 20), tc.readOff)
+			if !errors.Is(err, tc.read) {
+				t.Fatalf("ReadAt err = %v, want %v", err, tc.read)
+			}
+		})
+	}
+}
