@@ -350,10 +350,10 @@ func (n *Node) Bootstrap(ctx context.Context) error {
 	// A connection enters the routing table only after identify and the
 	// DHT's own liveness check, so give that a moment before refreshing;
 	// a refresh from an empty table fails outright.
+	if len(cands) == 0 && n.dht.RoutingTable().Size() == 0 {
+		return nil // nothing to join yet; mDNS or inbound peers may come
+	}
 	if err := n.waitRoutingTable(ctx, rtFillWait); err != nil {
-		if len(cands) == 0 {
-			return nil
-		}
 		return err
 	}
 	select {
