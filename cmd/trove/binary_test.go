@@ -1,0 +1,60 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestBinary builds the real executable and drives it as a user would:
+// environment-selected repo, separate processes, real stdin and exit
+// statuses.
+func TestBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "trove")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	repo := filepath.Join(t.TempDir(), "repo")
+	trove := func(stdin string, args ...string) (string, int) {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "TROVE_PATH="+repo)
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.Output()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), code
+	}
+	if out, code := trove("", "init"); code != 0 || !strings.Contains(out, "peer identity: 12D3KooW") {
+		t.Fatalf("init: exit %d, %q", code, out)
+	}
+	if st, err := os.Stat(filepath.Join(repo, "identity.key")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("identity key: %v %v", st, err)
+	}
+	file := filepath.Join(t.TempDir(), "greeting.txt")
+	os.WriteFile(file, []byte("hello from a real process\n"), 0o644)
+	out, code := trove("", "add", file)
+	f := strings.Fields(out)
+	if code != 0 || len(f) != 3 || f[0] != "added" || f[2] != "greeting.txt" {
+		t.Fatalf("add: exit %d, %q", code, out)
+	}
+	if got, code := trove("", "cat", f[1]); code != 0 || got != "hello from a real process\n" {
+		t.Fatalf("cat: exit %d, %q", code, got)
+	}
+	if _, code := trove("", "cat", "nonsense"); code != exitBadCID {
+		t.Errorf("cat nonsense: exit %d, want %d", code, exitBadCID)
+	}
+	if got, code := trove("piped", "add", "-q", "-"); code != 0 || !strings.HasPrefix(got, "bafk") {
+		t.Errorf("stdin add: exit %d, %q", code, got)
+	}
+}
