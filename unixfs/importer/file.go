@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 
 	"github.com/ipfs/go-cid"
 	"github.com/trove-p2p/trove/block"
@@ -49,7 +50,13 @@ type fileImporter struct {
 	// free recycles chunk buffers when no sink keeps them, so only-hash
 	// runs allocate a bounded set of buffers instead of one per chunk.
 	free chan []byte
+	// scratch receives the start of every file; importFile calls on one
+	// fileImporter are sequential, so one buffer serves them all.
+	scratch []byte
 }
+
+// smallFile is the scratch size: files up to it cost no chunk buffer.
+const smallFile = 64 << 10
 
 func newFileImporter(p Params, sink Putter) (*fileImporter, error) {
 	r, err := p.resolve()
@@ -136,19 +143,30 @@ func (fi *fileImporter) node(ctx context.Context, n *pb.Node, childTsize uint64)
 // few chunks per core whatever the file size.
 func (fi *fileImporter) importFile(ctx context.Context, r io.Reader) (FileResult, error) {
 	// Small files (the common case in directory trees) never start the
-	// pipeline: read one chunk, and if the stream ends there, that chunk is
-	// the whole file.
-	first := fi.getBuf()
-	n, err := io.ReadFull(r, first)
+	// pipeline nor touch a chunk-sized buffer: they are read into a small
+	// scratch buffer, and if the stream ends there, that is the whole file.
+	if fi.scratch == nil {
+		fi.scratch = make([]byte, min(fi.r.chunkSize, smallFile))
+	}
+	n, err := io.ReadFull(r, fi.scratch)
 	switch {
 	case err == io.EOF || err == io.ErrUnexpectedEOF:
-		l, err := fi.leaf(ctx, first[:n])
-		if err == nil && fi.recycle() {
-			fi.putBuf(first)
-		}
-		return FileResult{Cid: l.cid, Size: l.size, Tsize: l.tsize}, err
+		return fi.single(ctx, fi.scratch[:n])
 	case err != nil:
 		return FileResult{}, fmt.Errorf("importer: reading: %w", err)
+	}
+	first := fi.getBuf()
+	copy(first, fi.scratch)
+	if n < len(first) {
+		m, err := io.ReadFull(r, first[n:])
+		switch {
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			res, err := fi.single(ctx, first[:n+m])
+			fi.putBuf(first)
+			return res, err
+		case err != nil:
+			return FileResult{}, fmt.Errorf("importer: reading: %w", err)
+		}
 	}
 
 	type job struct {
@@ -190,6 +208,11 @@ func (fi *fileImporter) importFile(ctx context.Context, r io.Reader) (FileResult
 				return nil
 			case err == io.ErrUnexpectedEOF:
 				buf, last = buf[:n], true
+				if !fi.recycle() && n < len(buf)/2 {
+					// The sink keeps this block: do not pin a
+					// whole chunk buffer for a short tail.
+					buf = slices.Clone(buf)
+				}
 			case err != nil:
 				return fmt.Errorf("importer: reading: %w", err)
 			}
@@ -237,6 +260,20 @@ func (fi *fileImporter) importFile(ctx context.Context, r io.Reader) (FileResult
 		return FileResult{}, err
 	}
 	return FileResult{Cid: root.cid, Size: root.size, Tsize: root.tsize}, nil
+}
+
+// single imports a file that fits one chunk: the leaf is the file. data
+// is copied to its exact size when the sink keeps it, so neither the
+// scratch buffer nor a mostly empty chunk buffer ends up in the store.
+func (fi *fileImporter) single(ctx context.Context, data []byte) (FileResult, error) {
+	if fi.sink != nil && fi.r.rawLeaves {
+		data = slices.Clone(data)
+	}
+	l, err := fi.leaf(ctx, data)
+	if err != nil {
+		return FileResult{}, err
+	}
+	return FileResult{Cid: l.cid, Size: l.size, Tsize: l.tsize}, nil
 }
 
 // balanced assembles Kubo's balanced layout from leaves arriving in order.
