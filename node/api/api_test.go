@@ -363,6 +363,10 @@ func TestErrorKindsRoundTrip(t *testing.T) {
 		"quota":      fmt.Errorf("pin: %w", errQuota),
 		"plain":      errors.New("disk on fire"),
 		"notfound+x": fmt.Errorf("%w and also %w", block.ErrNotFound, errQuota),
+		"corrupt":    fmt.Errorf("%s: %w", c0, block.ErrCorrupt),
+		"exists":     &fs.PathError{Op: "open", Path: "/x", Err: fs.ErrExist},
+		"toolarge":   fmt.Errorf("put: %w", block.ErrTooLarge),
+		"unsupp":     fmt.Errorf("%w: md5", block.ErrUnsupported),
 	}
 	kinds := func() *Kinds {
 		k := DefaultKinds()
@@ -389,7 +393,9 @@ func TestErrorKindsRoundTrip(t *testing.T) {
 		{"perm", KindPermission, 403, []error{os.ErrPermission}, nil},
 		{"canceled", KindCanceled, StatusClientClosed, []error{context.Canceled}, []error{context.DeadlineExceeded}},
 		{"deadline", KindDeadline, 504, []error{context.DeadlineExceeded}, []error{context.Canceled}},
-		{"cid", KindBadCID, 400, []error{ErrBadCID, cid.ErrInvalidCid{}}, nil},
+		// Any cid.ErrInvalidCid value matches, so a package's own
+		// ErrInvalidCid-typed sentinel works without registration.
+		{"cid", KindBadCID, 400, []error{ErrBadCID, cid.ErrInvalidCid{}, cid.ErrInvalidCid{Err: errors.New("elsewhere")}}, []error{block.ErrUnsupported}},
 		{"badcid", KindBadCID, 400, []error{ErrBadCID}, nil},
 		{"locked", KindLocked, 409, []error{ErrLocked}, nil},
 		{"badreq", KindBadRequest, 400, []error{ErrBadRequest}, []error{ErrBadCID}},
@@ -397,6 +403,10 @@ func TestErrorKindsRoundTrip(t *testing.T) {
 		{"plain", KindInternal, 500, nil, []error{block.ErrNotFound, os.ErrNotExist, context.Canceled}},
 		// first registered match wins
 		{"notfound+x", KindNotFound, 404, []error{block.ErrNotFound}, []error{errQuota}},
+		{"corrupt", KindCorrupt, 500, []error{block.ErrCorrupt}, nil},
+		{"exists", KindExists, 409, []error{fs.ErrExist}, []error{fs.ErrNotExist}},
+		{"toolarge", KindTooLarge, 413, []error{block.ErrTooLarge}, nil},
+		{"unsupp", KindUnsupported, 400, []error{block.ErrUnsupported}, []error{ErrBadCID}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := c.Call(context.Background(), "POST", "/v0/fail", echoArgs{Text: tc.name}, nil)
@@ -924,4 +934,57 @@ func TestTwoServersOneRegistry(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	startServer(t, Options{Metrics: reg}, nil)
 	startServer(t, Options{Metrics: reg}, nil)
+}
+
+func TestEndpointPingShutdown(t *testing.T) {
+	repo := shortRepo(t)
+	echo := Endpoint[echoArgs, echoResult]{Path: "/v0/echo2"}
+	s, err := NewServer(Options{RepoPath: repo})
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo.Register(s, func(_ context.Context, a echoArgs) (echoResult, error) {
+		return echoResult{Out: strings.Repeat(a.Text, a.Times)}, nil
+	})
+	done := make(chan error, 1)
+	go func() { done <- s.Run(context.Background()) }()
+	var c *Client
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if c, err = Dial(repo); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+	}
+	defer c.Close()
+	ctx := context.Background()
+	out, err := echo.Call(ctx, c, echoArgs{"ab", 3})
+	if err != nil || out.Out != "ababab" {
+		t.Fatalf("%+v %v", out, err)
+	}
+	if _, err := (Endpoint[echoArgs, echoResult]{Method: "GET", Path: "/v0/echo2"}).Call(ctx, c, echoArgs{}); err == nil {
+		t.Error("wrong method accepted")
+	}
+	p, err := c.Ping(ctx)
+	if err != nil || p.PID != os.Getpid() || p.Since.IsZero() {
+		t.Fatalf("ping %+v %v", p, err)
+	}
+	if err := c.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after a shutdown request")
+	}
+	if _, err := Dial(repo); !errors.Is(err, ErrNoDaemon) {
+		t.Errorf("after shutdown: %v", err)
+	}
+	if err := s.Start(); err == nil {
+		t.Error("a closed server restarted")
+	}
 }

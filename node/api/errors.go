@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"net/http"
 	"os"
 	"sync"
@@ -15,15 +16,19 @@ import (
 // between daemon and CLI: the CLI picks its exit code from the sentinel the
 // kind maps back to, so a command fails identically with or without a daemon.
 const (
-	KindNotFound   = "not_found"
-	KindBadCID     = "bad_cid"
-	KindLocked     = "locked"
-	KindPermission = "permission"
-	KindNoFile     = "no_file"
-	KindBadRequest = "bad_request"
-	KindCanceled   = "canceled"
-	KindDeadline   = "deadline"
-	KindInternal   = "internal"
+	KindNotFound    = "not_found"
+	KindBadCID      = "bad_cid"
+	KindLocked      = "locked"
+	KindPermission  = "permission"
+	KindNoFile      = "no_file"
+	KindBadRequest  = "bad_request"
+	KindCanceled    = "canceled"
+	KindDeadline    = "deadline"
+	KindCorrupt     = "corrupt"
+	KindExists      = "exists"
+	KindTooLarge    = "too_large"
+	KindUnsupported = "unsupported"
+	KindInternal    = "internal"
 )
 
 // Sentinels for kinds that have no natural home in the standard library or
@@ -70,6 +75,10 @@ func DefaultKinds() *Kinds {
 	k.Register(KindPermission, http.StatusForbidden, os.ErrPermission)
 	k.Register(KindNoFile, http.StatusNotFound, os.ErrNotExist)
 	k.Register(KindBadRequest, http.StatusBadRequest, ErrBadRequest)
+	k.Register(KindCorrupt, http.StatusInternalServerError, block.ErrCorrupt)
+	k.Register(KindExists, http.StatusConflict, fs.ErrExist)
+	k.Register(KindTooLarge, http.StatusRequestEntityTooLarge, block.ErrTooLarge)
+	k.Register(KindUnsupported, http.StatusBadRequest, block.ErrUnsupported)
 	return k
 }
 

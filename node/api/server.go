@@ -88,7 +88,7 @@ type Server struct {
 	cancelBase context.CancelFunc
 
 	mu        sync.Mutex
-	started   bool
+	running   bool
 	closed    bool
 	lock      *os.File
 	servers   []*http.Server
@@ -97,6 +97,9 @@ type Server struct {
 	sockInfo  fs.FileInfo
 	apiFile   []byte
 	serveErrs chan error
+	started   time.Time
+	stopReq   chan struct{}
+	stopOnce  sync.Once
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -139,7 +142,16 @@ func NewServer(o Options) (*Server, error) {
 		baseCtx:    ctx,
 		cancelBase: cancel,
 		serveErrs:  make(chan error, 2),
+		stopReq:    make(chan struct{}),
 	}
+	s.mux.Handle("GET "+PathPing, JSONHandler(func(context.Context, struct{}) (PingResult, error) {
+		return PingResult{PID: os.Getpid(), Since: s.started}, nil
+	}))
+	s.mux.Handle("POST "+PathShutdown, JSONHandler(func(context.Context, struct{}) (struct{}, error) {
+		s.log.Info("shutdown requested through the API")
+		s.stopOnce.Do(func() { close(s.stopReq) })
+		return struct{}{}, nil
+	}))
 	s.mux.Handle("GET /debug/metrics/prometheus", m.handler(o.Metrics))
 	// Registered by hand because importing net/http/pprof only wires
 	// DefaultServeMux, which trove never serves; this keeps profiling behind
@@ -177,10 +189,11 @@ func (s *Server) Addrs() []string {
 func (s *Server) Start() (err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.started {
-		return errors.New("api: server already started")
+	if s.running || s.closed {
+		return errors.New("api: a Server can be started only once")
 	}
-	s.started = true
+	s.running = true
+	s.started = time.Now().UTC()
 	var listeners []net.Listener
 	defer func() {
 		if err != nil {
@@ -242,8 +255,13 @@ func (s *Server) Start() (err error) {
 	return nil
 }
 
-// Run starts the server, blocks until ctx is done or a listener fails, then
-// shuts down gracefully.
+// StopRequested is closed when a client asked the daemon to stop (POST
+// /v0/shutdown). Run honours it; a caller using Start watches it itself.
+func (s *Server) StopRequested() <-chan struct{} { return s.stopReq }
+
+// Run starts the server, blocks until ctx is done, a client requests a stop
+// or a listener fails, then shuts down gracefully. The daemon command wires
+// ctx to SIGINT/SIGTERM.
 func (s *Server) Run(ctx context.Context) error {
 	if err := s.Start(); err != nil {
 		return err
@@ -251,6 +269,7 @@ func (s *Server) Run(ctx context.Context) error {
 	var serveErr error
 	select {
 	case <-ctx.Done():
+	case <-s.stopReq:
 	case serveErr = <-s.serveErrs:
 	}
 	return errors.Join(serveErr, s.Close())
