@@ -199,8 +199,11 @@ var errUnknownType = errors.New("unknown message type")
 
 // Decode parses one frame payload. Data aliases payload.
 func Decode(payload []byte) (Message, error) {
-	d := decoder{b: payload}
 	var m Message
+	if len(payload) == 0 {
+		return m, fmt.Errorf("%w: empty frame", ErrProtocol)
+	}
+	d := decoder{b: payload}
 	m.Type = d.byte()
 	switch m.Type {
 	case MsgHave, MsgWant:
