@@ -27,8 +27,9 @@ func (n *Node) Cat(ctx context.Context, path string, w io.Writer) (int64, error)
 type LsEntry struct {
 	Name string `json:"Name"`
 	Cid  string `json:"Cid"`
-	// Type is "file", "directory", "symlink" or "raw" (a single raw
-	// block, which reads as a file).
+	// Type is "file", "directory" or "symlink". A single raw block is a
+	// "file": that is how it reads, and users should not need to know
+	// how the importer laid it out.
 	Type string `json:"Type"`
 	// Size is the content length of files, the target length of
 	// symlinks, 0 for directories.
@@ -52,7 +53,11 @@ func (n *Node) Ls(ctx context.Context, path string) ([]LsEntry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("ls %s: %s: %w", path, e.Name, err)
 		}
-		out = append(out, LsEntry{Name: e.Name, Cid: e.Cid.String(), Type: st.Kind.String(), Size: st.Size})
+		typ := st.Kind.String()
+		if st.Kind == unixfs.KindRaw {
+			typ = unixfs.KindFile.String()
+		}
+		out = append(out, LsEntry{Name: e.Name, Cid: e.Cid.String(), Type: typ, Size: st.Size})
 	}
 	return out, nil
 }
