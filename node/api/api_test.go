@@ -543,20 +543,9 @@ func uploadRoutes(s *Server) {
 	}))
 }
 
-func TestLargeUploadIsStreamed(t *testing.T) {
-	size := int64(200 << 20)
-	if testing.Short() {
-		size = 32 << 20
-	}
-	s := startServer(t, Options{}, uploadRoutes)
-	c, err := Dial(s.repo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	want := crc32.NewIEEE()
-	io.Copy(want, &genReader{left: size})
-
+// peakHeapGrowth runs fn while sampling the heap and returns the largest
+// growth over the starting point.
+func peakHeapGrowth(fn func()) int64 {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -579,20 +568,119 @@ func TestLargeUploadIsStreamed(t *testing.T) {
 			}
 		}
 	}()
-	var res uploadResult
-	err = c.Events(context.Background(), Request{Path: "/v0/upload", Body: &genReader{left: size}, ContentType: ContentTar}, nil, &res)
+	fn()
 	close(stop)
 	<-sampled
+	return int64(peak.Load()) - int64(base)
+}
+
+func TestLargeTransfersStream(t *testing.T) {
+	size := int64(200 << 20)
+	if testing.Short() {
+		size = 32 << 20
+	}
+	s := startServer(t, Options{}, func(s *Server) {
+		uploadRoutes(s)
+		s.Handle("POST /v0/download", BodyHandler("", func(_ context.Context, a uploadResult, _ io.Reader, w io.Writer) error {
+			_, err := io.Copy(w, &genReader{left: a.N})
+			return err
+		}))
+	})
+	c, err := Dial(s.repo)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.N != size || res.CRC != want.Sum32() {
-		t.Fatalf("server saw %d bytes crc %08x, want %d %08x", res.N, res.CRC, size, want.Sum32())
+	defer c.Close()
+	want := crc32.NewIEEE()
+	io.Copy(want, &genReader{left: size})
+
+	t.Run("upload", func(t *testing.T) {
+		var res uploadResult
+		growth := peakHeapGrowth(func() {
+			err = c.Events(context.Background(), Request{Path: "/v0/upload", Body: &genReader{left: size}, ContentType: ContentTar}, nil, &res)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.N != size || res.CRC != want.Sum32() {
+			t.Fatalf("server saw %d bytes crc %08x, want %d %08x", res.N, res.CRC, size, want.Sum32())
+		}
+		t.Logf("uploaded %d MiB; heap in use grew by at most %.1f MiB", size>>20, float64(growth)/(1<<20))
+		if growth > 32<<20 {
+			t.Errorf("heap grew by %d MiB during a %d MiB upload: body is being buffered", growth>>20, size>>20)
+		}
+	})
+	t.Run("download", func(t *testing.T) {
+		got := crc32.NewIEEE()
+		var n int64
+		growth := peakHeapGrowth(func() {
+			var body io.ReadCloser
+			body, err = c.Stream(context.Background(), Request{Path: "/v0/download", Args: uploadResult{N: size}})
+			if err != nil {
+				return
+			}
+			defer body.Close()
+			n, err = io.Copy(got, body)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != size || got.Sum32() != want.Sum32() {
+			t.Fatalf("downloaded %d bytes crc %08x, want %d %08x", n, got.Sum32(), size, want.Sum32())
+		}
+		t.Logf("downloaded %d MiB; heap in use grew by at most %.1f MiB", size>>20, float64(growth)/(1<<20))
+		if growth > 32<<20 {
+			t.Errorf("heap grew by %d MiB during a %d MiB download", growth>>20, size>>20)
+		}
+	})
+}
+
+func TestArgsWithDataBody(t *testing.T) {
+	type addArgs struct {
+		Name string `json:"name"`
+		Pin  bool   `json:"pin"`
 	}
-	growth := int64(peak.Load()) - int64(base)
-	t.Logf("uploaded %d MiB; heap in use grew by at most %.1f MiB", size>>20, float64(growth)/(1<<20))
-	if growth > 32<<20 {
-		t.Errorf("heap grew by %d MiB during a %d MiB upload: body is being buffered", growth>>20, size>>20)
+	type addResult struct {
+		Name string `json:"name"`
+		Pin  bool   `json:"pin"`
+		Body string `json:"body"`
+	}
+	s := startServer(t, Options{}, func(s *Server) {
+		s.Handle("POST /v0/add", EventHandler(func(_ context.Context, a addArgs, body io.Reader, _ func(any) error) (addResult, error) {
+			b, err := io.ReadAll(body)
+			return addResult{a.Name, a.Pin, string(b)}, err
+		}))
+	})
+	c, err := Dial(s.repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, tc := range []struct {
+		name string
+		args any
+		body string
+		want addResult
+		err  error
+	}{
+		{"unicode and newlines", addArgs{"héllo ✓\nx\"q\"", true}, "data", addResult{"héllo ✓\nx\"q\"", true, "data"}, nil},
+		{"no args", nil, "raw stdin", addResult{Body: "raw stdin"}, nil},
+		{"json-looking body is data", nil, `{"name":"not args"}`, addResult{Body: `{"name":"not args"}`}, nil},
+		{"unknown option refused", map[string]any{"name": "x", "recursive": true}, "d", addResult{}, ErrBadRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var res addResult
+			err := c.Events(context.Background(), Request{Path: "/v0/add", Args: tc.args, Body: strings.NewReader(tc.body)}, nil, &res)
+			if tc.err != nil {
+				if !errors.Is(err, tc.err) {
+					t.Fatalf("err %v, want %v", err, tc.err)
+				}
+				return
+			}
+			if err != nil || res != tc.want {
+				t.Fatalf("got %+v %v, want %+v", res, err, tc.want)
+			}
+		})
 	}
 }
 

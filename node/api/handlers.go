@@ -54,15 +54,19 @@ func WriteJSON(w http.ResponseWriter, v any) error {
 // Malformed arguments wrap ErrBadRequest.
 func DecodeArgs(r *http.Request, v any) error {
 	if h := r.Header.Get(ArgsHeader); h != "" {
-		if err := json.Unmarshal([]byte(h), v); err != nil {
-			return fmt.Errorf("%w: %s header: %v", ErrBadRequest, ArgsHeader, err)
-		}
-		return nil
+		return decodeStrict(strings.NewReader(h), v)
 	}
 	if r.Body == nil || r.Body == http.NoBody || !isJSON(r) {
 		return nil
 	}
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxArgsBody))
+	return decodeStrict(io.LimitReader(r.Body, maxArgsBody), v)
+}
+
+// decodeStrict rejects unknown fields: a newer CLI sending an option this
+// daemon does not know must fail loudly rather than have the option
+// silently ignored (e.g. a --no-pin that pins anyway).
+func decodeStrict(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		if errors.Is(err, io.EOF) {
