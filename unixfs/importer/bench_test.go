@@ -119,6 +119,30 @@ func BenchmarkImport(b *testing.B) {
 	}
 }
 
+// BenchmarkImportFile reads a real file (written once, then in the page
+// cache) with only-hash: the `trove add --only-hash` path.
+func BenchmarkImportFile(b *testing.B) {
+	size := benchSize(b)
+	path := b.TempDir() + "/input"
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := io.Copy(f, newCachedReader(size)); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(size)
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := ImportFile(context.Background(), path, Params{}, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkSHA256Parallel is the ceiling for BenchmarkImport: raw SHA-256
 // of 1 MiB chunks on every core, with no I/O.
 func BenchmarkSHA256Parallel(b *testing.B) {

@@ -16,9 +16,11 @@ import (
 
 // Putter receives every block the importer makes. block.Putter and every
 // trove blockstore satisfy it. The importer gives each Put call a slice
-// that nothing else references, so the sink may keep it. Put may be called
-// from several goroutines at once. A nil Putter means only-hash: blocks are
-// computed and dropped.
+// that nothing else references, so the sink may keep it. Put is called
+// from one goroutine at a time, in DAG order (every block after the
+// blocks it links to), so sinks need no locking and a streaming sink sees
+// a valid post-order. A nil Putter means only-hash: blocks are computed and
+// dropped.
 type Putter interface {
 	Put(ctx context.Context, c cid.Cid, data []byte) error
 }
@@ -102,25 +104,32 @@ func (fi *fileImporter) putBuf(b []byte) {
 	}
 }
 
-// leaf turns one chunk into a block, stores it and returns its link. With
-// raw leaves the chunk is the block, so the caller must not reuse data when
-// a sink is set (recycle says so).
+// leaf turns one chunk into a block, stores it and returns its link.
 func (fi *fileImporter) leaf(ctx context.Context, data []byte) (link, error) {
+	l, blk, err := fi.leafBlock(data)
+	if err != nil {
+		return link{}, err
+	}
+	return l, fi.put(ctx, l.cid, blk)
+}
+
+// leafBlock makes the block for one chunk without storing it: the part of
+// leaf that the hashing workers run. With raw leaves the chunk is the
+// block, so data must not be reused while a sink may hold it (recycle says
+// when it can be).
+func (fi *fileImporter) leafBlock(data []byte) (link, []byte, error) {
 	if fi.r.rawLeaves {
 		c, err := block.Sum(1, block.CodecRaw, fi.r.hash, data)
-		if err != nil {
-			return link{}, err
-		}
 		n := uint64(len(data))
-		return link{cid: c, tsize: n, size: n}, fi.put(ctx, c, data)
+		return link{cid: c, tsize: n, size: n}, data, err
 	}
 	fs := pb.FSNode{Type: pb.TFile, FileSize: uint64(len(data)), HasFileSize: true}
 	if len(data) > 0 {
 		fs.Data = data
 	}
-	l, err := fi.node(ctx, &pb.Node{Data: fs.Marshal(), HasData: true}, 0)
-	l.size = uint64(len(data))
-	return l, err
+	enc := (&pb.Node{Data: fs.Marshal(), HasData: true}).Marshal()
+	c, err := block.Sum(fi.r.nodeVersion, block.CodecDagPB, fi.r.hash, enc)
+	return link{cid: c, tsize: uint64(len(enc)), size: uint64(len(data))}, enc, err
 }
 
 // node encodes, hashes and stores a dag-pb node; childTsize is the sum of
@@ -138,8 +147,8 @@ func (fi *fileImporter) node(ctx context.Context, n *pb.Node, childTsize uint64)
 }
 
 // importFile chunks r and builds Kubo's balanced DAG over it. Chunks are
-// hashed by a pool of workers while the calling goroutine assembles the
-// tree in order; the queues between them are bounded, so memory stays at a
+// hashed by a pool of workers while one goroutine stores the blocks and
+// assembles the tree in order; the queues between them are bounded, so memory stays at a
 // few chunks per core whatever the file size.
 func (fi *fileImporter) importFile(ctx context.Context, r io.Reader) (FileResult, error) {
 	// Small files (the common case in directory trees) never start the
@@ -171,6 +180,7 @@ func (fi *fileImporter) importFile(ctx context.Context, r io.Reader) (FileResult
 
 	type job struct {
 		data []byte
+		blk  []byte
 		l    link
 		err  error
 		done chan struct{}
@@ -222,7 +232,7 @@ func (fi *fileImporter) importFile(ctx context.Context, r io.Reader) (FileResult
 		g.Go(func() error {
 			for j := range work {
 				if gctx.Err() == nil {
-					j.l, j.err = fi.leaf(gctx, j.data)
+					j.l, j.blk, j.err = fi.leafBlock(j.data)
 				} else {
 					j.err = gctx.Err()
 				}
@@ -243,6 +253,9 @@ func (fi *fileImporter) importFile(ctx context.Context, r io.Reader) (FileResult
 			}
 			if j.err != nil {
 				return j.err
+			}
+			if err := fi.put(gctx, j.l.cid, j.blk); err != nil {
+				return err
 			}
 			fi.putBuf(j.data)
 			if err := b.add(gctx, j.l); err != nil {

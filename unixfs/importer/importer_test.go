@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ipfs/go-cid"
@@ -22,20 +23,38 @@ import (
 )
 
 // memSink is a real in-memory block store that checks every block against
-// its CID as it arrives.
+// its CID as it arrives, and checks the importer's promises to sinks: no
+// concurrent Put calls, and every block after the blocks it links to.
 type memSink struct {
-	mu     sync.Mutex
-	blocks map[string][]byte
+	mu       sync.Mutex
+	blocks   map[string][]byte
+	inFlight atomic.Int32
 }
 
 func newMemSink() *memSink { return &memSink{blocks: map[string][]byte{}} }
 
 func (m *memSink) Put(_ context.Context, c cid.Cid, data []byte) error {
+	if m.inFlight.Add(1) != 1 {
+		return fmt.Errorf("concurrent Put of %s", c)
+	}
+	defer m.inFlight.Add(-1)
 	if err := block.Verify(c, data); err != nil {
 		return err
 	}
+	var links []cid.Cid
+	if c.Prefix().Codec == block.CodecDagPB {
+		var err error
+		if links, err = pb.AppendLinks(nil, data); err != nil {
+			return err
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	for _, l := range links {
+		if _, ok := m.blocks[l.KeyString()]; !ok {
+			return fmt.Errorf("%s stored before its child %s", c, l)
+		}
+	}
 	m.blocks[c.KeyString()] = data
 	return nil
 }

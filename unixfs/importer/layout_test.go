@@ -108,7 +108,7 @@ var errInjected = errors.New("injected fault")
 
 // failSink is a working in-memory sink that fails from the n-th Put on.
 type failSink struct {
-	memSink
+	*memSink
 	left int
 }
 
@@ -159,16 +159,16 @@ func TestFaults(t *testing.T) {
 		want error
 	}{
 		{"sink fails first put", func() error {
-			_, err := ImportReader(context.Background(), bytes.NewReader(make([]byte, 100)), p, &failSink{memSink: *newMemSink()})
+			_, err := ImportReader(context.Background(), bytes.NewReader(make([]byte, 100)), p, &failSink{memSink: newMemSink()})
 			return err
 		}, errInjected},
 		{"sink fails mid-file", func() error {
-			_, err := ImportReader(context.Background(), bytes.NewReader(make([]byte, 64<<10)), p, &failSink{memSink: *newMemSink(), left: 20})
+			_, err := ImportReader(context.Background(), bytes.NewReader(make([]byte, 64<<10)), p, &failSink{memSink: newMemSink(), left: 20})
 			return err
 		}, errInjected},
 		{"sink fails on root", func() error {
 			// 4 leaves + 1 root: the fifth Put fails.
-			_, err := ImportReader(context.Background(), bytes.NewReader(make([]byte, 4096)), p, &failSink{memSink: *newMemSink(), left: 4})
+			_, err := ImportReader(context.Background(), bytes.NewReader(make([]byte, 4096)), p, &failSink{memSink: newMemSink(), left: 4})
 			return err
 		}, errInjected},
 		{"reader fails at once", func() error {
@@ -186,7 +186,7 @@ func TestFaults(t *testing.T) {
 			return err
 		}, context.Canceled},
 		{"dir builder sink fails on directory", func() error {
-			b := NewDirBuilder(context.Background(), p, &failSink{memSink: *newMemSink(), left: 1}, DirOptions{})
+			b := NewDirBuilder(context.Background(), p, &failSink{memSink: newMemSink(), left: 1}, DirOptions{})
 			if _, _, err := b.AddFile("a", bytes.NewReader([]byte("x"))); err != nil {
 				return fmt.Errorf("unexpected: %v", err)
 			}
