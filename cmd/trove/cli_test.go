@@ -15,6 +15,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ipfs/go-cid"
+	"github.com/trove-p2p/trove/block"
+	"github.com/trove-p2p/trove/blockstore"
 	"github.com/trove-p2p/trove/node"
 )
 
@@ -490,6 +493,12 @@ func TestExitCodeMapping(t *testing.T) {
 		{fmt.Errorf("wrap: %w", context.Canceled), exitInterrupted},
 		{fmt.Errorf("wrap: %w", fs.ErrPermission), exitPermission},
 		{fmt.Errorf("wrap: %w", node.ErrBadCID), exitBadCID},
+		{fmt.Errorf("wrap: %w", block.ErrCorrupt), exitCorrupt},
+		{fmt.Errorf("wrap: %w", blockstore.ErrLocked), exitLocked},
+		{block.NotFound(cid.Undef), exitNotFound},
+		{fmt.Errorf("wrap: %w", fs.ErrNotExist), exitNoFile},
+		{fmt.Errorf("wrap: %w", fs.ErrExist), exitExists},
+		{usageError{errors.New("x")}, exitUsage},
 	} {
 		if got := exitCode(tc.err); got != tc.want {
 			t.Errorf("exitCode(%v) = %d, want %d", tc.err, got, tc.want)

@@ -198,6 +198,7 @@ in name order like plain ones.`,
 func newGetCmd(e *env) *cobra.Command {
 	var o node.GetOptions
 	var out string
+	var progress bool
 	cmd := &cobra.Command{
 		Use:   "get CID[/path] [-o OUT]",
 		Short: "Write a file or a whole tree to the local filesystem",
@@ -211,8 +212,14 @@ and names that would escape OUT are refused.`,
 			if out == "" {
 				out = defaultOutName(args[0])
 			}
+			var bar *progressBar
+			if progress && isTerminal(e.stderr) {
+				bar = newProgressBar(e.stderr)
+				o.Progress = bar.update
+			}
 			return e.withBackend(cmd, func(ctx context.Context, b backend) error {
 				res, err := b.Get(ctx, args[0], out, o)
+				bar.finish()
 				if err != nil {
 					return err
 				}
@@ -226,6 +233,7 @@ and names that would escape OUT are refused.`,
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "where to write (default: name from the CID path)")
 	cmd.Flags().BoolVarP(&o.Force, "force", "f", false, "overwrite existing files")
+	cmd.Flags().BoolVar(&progress, "progress", true, "show a progress bar when stderr is a terminal")
 	return cmd
 }
 
