@@ -26,7 +26,7 @@ import (
 
 // shortRepo returns a repo dir whose socket path fits the 108-byte limit;
 // t.TempDir() paths embed the test name and can be too long.
-func shortRepo(t *testing.T) string {
+func shortRepo(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "tv")
 	if err != nil {
@@ -78,7 +78,7 @@ func startServer(t *testing.T, o Options, routes func(*Server)) *Server {
 	return s
 }
 
-func addrOf(t *testing.T, s *Server, network string) string {
+func addrOf(t testing.TB, s *Server, network string) string {
 	t.Helper()
 	for _, a := range s.Addrs() {
 		if n, addr, _ := strings.Cut(a, ":"); n == network {
