@@ -104,6 +104,12 @@ type Message struct {
 
 // AppendFrame appends m, framed (uvarint length, type byte, body), to dst.
 func AppendFrame(dst []byte, m *Message) []byte {
+	return AppendFrameHeader(dst, m, 0)
+}
+
+// AppendFrameHeader is AppendFrame for a frame whose last extra bytes (a
+// block's data) the caller writes itself, saving a copy of the block.
+func AppendFrameHeader(dst []byte, m *Message, extra int) []byte {
 	start := len(dst)
 	// Reserve the maximum uvarint width, then shift down once the body
 	// length is known; cheaper than encoding twice.
@@ -143,7 +149,7 @@ func AppendFrame(dst []byte, m *Message) []byte {
 		dst = binary.AppendUvarint(dst, uint64(m.Status))
 	}
 	var hdr [binary.MaxVarintLen64]byte
-	n := binary.PutUvarint(hdr[:], uint64(len(dst)-body))
+	n := binary.PutUvarint(hdr[:], uint64(len(dst)-body+extra))
 	shift := binary.MaxVarintLen64 - n
 	copy(dst[start+shift:], hdr[:n])
 	copy(dst[start:], dst[start+shift:])

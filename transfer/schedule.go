@@ -35,7 +35,7 @@ type SchedConfig struct {
 	// flight: enough to keep its pipe full between replies. Zero: 250ms.
 	Horizon time.Duration
 	// MinInflight is the pipeline depth for a peer whose rate is unknown
-	// or slow. Zero: 2 MiB.
+	// or slow. Zero: 8 MiB.
 	MinInflight int64
 	// MaxInflight caps any one peer's pipeline. Zero: 64 MiB.
 	MaxInflight int64
@@ -52,7 +52,7 @@ func (c SchedConfig) withDefaults() SchedConfig {
 		c.Horizon = 250 * time.Millisecond
 	}
 	if c.MinInflight <= 0 {
-		c.MinInflight = 2 << 20
+		c.MinInflight = 8 << 20
 	}
 	if c.MaxInflight <= 0 {
 		c.MaxInflight = 64 << 20

@@ -364,9 +364,18 @@ func (ss *srvStream) writeLoop() error {
 	bw := bufio.NewWriterSize(ss.st, 64<<10)
 	var buf []byte
 	write := func(m *Message) error {
-		buf = AppendFrame(buf[:0], m)
+		// Block data goes straight from the store's slice to the
+		// stream: encode the header alone, then append the data.
+		data := m.Data
+		if m.Type == MsgBlock {
+			m.Data = nil
+		}
+		buf = AppendFrameHeader(buf[:0], m, len(data))
 		ss.st.SetWriteDeadline(time.Now().Add(ss.s.opts.WriteTimeout))
-		_, err := bw.Write(buf)
+		if _, err := bw.Write(buf); err != nil {
+			return err
+		}
+		_, err := bw.Write(data)
 		return err
 	}
 	for {
@@ -414,8 +423,9 @@ func (ss *srvStream) writeLoop() error {
 		}
 		for i := range msgs {
 			m := &msgs[i]
+			n := len(m.Data)
 			if m.Type == MsgBlock {
-				if err := ss.spend(len(m.Data)); err != nil {
+				if err := ss.spend(n); err != nil {
 					return err
 				}
 			}
@@ -423,7 +433,7 @@ func (ss *srvStream) writeLoop() error {
 				return err
 			}
 			if m.Type == MsgBlock {
-				ss.s.addServed(ss.peer, len(m.Data))
+				ss.s.addServed(ss.peer, n)
 			}
 		}
 		if done {

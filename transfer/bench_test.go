@@ -1,0 +1,206 @@
+package transfer
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	"github.com/trove-p2p/trove/internal/memstore"
+)
+
+// rawProtocol streams zeros: the ceiling any block protocol over the same
+// Noise+yamux connection can reach.
+const rawProtocol = "/trove/bench-raw/0"
+
+func benchEnvInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// benchSize is TROVE_BENCH_MB (default 256) MiB; chunk is TROVE_BENCH_CHUNK_KB
+// (default 1024) KiB.
+func benchSize() (size, chunk int) {
+	return benchEnvInt("TROVE_BENCH_MB", 256) << 20, benchEnvInt("TROVE_BENCH_CHUNK_KB", 1024) << 10
+}
+
+func serveRaw(h host.Host) {
+	h.SetStreamHandler(rawProtocol, func(st network.Stream) {
+		defer st.Close()
+		var n int64
+		if _, err := fmt.Fscan(bufio.NewReader(io.LimitReader(st, 32)), &n); err != nil {
+			st.Reset()
+			return
+		}
+		buf := make([]byte, 1<<20)
+		for n > 0 {
+			k := min(n, int64(len(buf)))
+			if _, err := st.Write(buf[:k]); err != nil {
+				return
+			}
+			n -= k
+		}
+	})
+}
+
+// rawRate measures one stream carrying size bytes from p to h.
+func rawRate(ctx context.Context, h host.Host, p peer.ID, size int) (float64, error) {
+	st, err := h.NewStream(ctx, p, rawProtocol)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	start := time.Now()
+	if _, err := fmt.Fprintf(st, "%d\n", size); err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(io.Discard, st)
+	if err != nil {
+		return 0, err
+	}
+	if n != int64(size) {
+		return 0, fmt.Errorf("raw stream carried %d of %d bytes", n, size)
+	}
+	return float64(size) / time.Since(start).Seconds(), nil
+}
+
+// seederData fills a deterministic file, so parent and child agree
+// without shipping it.
+func seederData(size int) []byte {
+	data := make([]byte, size)
+	r := rand.NewChaCha8([32]byte{'t', 'r', 'o', 'v', 'e'})
+	r.Read(data)
+	return data
+}
+
+// TestBenchSeederProcess is the seeder half of the two-process benchmark;
+// it only runs when spawned by startSeederProcess.
+func TestBenchSeederProcess(t *testing.T) {
+	if os.Getenv("TROVE_BENCH_SEEDER") != "1" {
+		t.Skip("spawned by BenchmarkOneSource")
+	}
+	size, chunk := benchSize()
+	s := newSeeder(t, ServerOptions{})
+	serveRaw(s.h)
+	root, _ := buildFile(t, seederData(size), chunk, 174, s.store)
+	fmt.Printf("SEEDER %s %s %s\n", root, s.h.ID(), s.h.Addrs()[0])
+	io.Copy(io.Discard, os.Stdin) // serve until the parent closes stdin
+}
+
+func startSeederProcess(b *testing.B) (cid.Cid, peer.AddrInfo) {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchSeederProcess$", "-test.v")
+	cmd.Env = append(os.Environ(), "TROVE_BENCH_SEEDER=1")
+	stdin, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 4 && f[0] == "SEEDER" {
+			root, err := cid.Decode(f[1])
+			if err != nil {
+				b.Fatal(err)
+			}
+			id, err := peer.Decode(f[2])
+			if err != nil {
+				b.Fatal(err)
+			}
+			go io.Copy(io.Discard, out)
+			return root, peer.AddrInfo{ID: id, Addrs: []ma.Multiaddr{ma.StringCast(f[3])}}
+		}
+	}
+	b.Fatal("seeder process did not start")
+	return cid.Undef, peer.AddrInfo{}
+}
+
+// BenchmarkOneSource fetches a TROVE_BENCH_MB file from a seeder in a
+// separate process and, in the same run, measures a raw Noise+yamux
+// stream between the same two hosts: the limit to compare against.
+func BenchmarkOneSource(b *testing.B) {
+	size, _ := benchSize()
+	root, ai := startSeederProcess(b)
+	ctx := context.Background()
+	h := newHost(b)
+	if err := h.Connect(ctx, ai); err != nil {
+		b.Fatal(err)
+	}
+	raw, err := rawRate(ctx, h, ai.ID, size)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	var best float64
+	for b.Loop() {
+		f := NewFetcher(h, memstore.New(), FetchOptions{})
+		start := time.Now()
+		if err := f.Fetch(ctx, root, ai); err != nil {
+			b.Fatal(err)
+		}
+		el := time.Since(start)
+		b.Logf("fetch %d MiB in %v", size>>20, el)
+		best = max(best, float64(size)/el.Seconds())
+		f.Close()
+	}
+	b.ReportMetric(raw/1e6, "raw-MB/s")
+	b.ReportMetric(best/1e6, "trove-MB/s")
+	b.ReportMetric(100*best/raw, "%-of-raw")
+}
+
+// BenchmarkFourCappedSeeders: four in-process seeders capped at
+// TROVE_BENCH_CAP_MB MB/s (default 25) each; the limit is their sum.
+func BenchmarkFourCappedSeeders(b *testing.B) {
+	size := benchEnvInt("TROVE_BENCH_MB", 128) << 20
+	capRate := float64(benchEnvInt("TROVE_BENCH_CAP_MB", 25)) * 1e6
+	data := seederData(size)
+	var hints []peer.AddrInfo
+	var stores []putter
+	var servers []*Server
+	for range 4 {
+		s := newSeeder(b, ServerOptions{PeerRate: capRate})
+		hints = append(hints, addrInfo(s.h))
+		stores = append(stores, s.store)
+		servers = append(servers, s.srv)
+	}
+	root, _ := buildFile(b, data, 1<<20, 174, stores...)
+	h := newHost(b)
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	var best float64
+	for b.Loop() {
+		f := NewFetcher(h, memstore.New(), FetchOptions{})
+		start := time.Now()
+		if err := f.Fetch(context.Background(), root, hints...); err != nil {
+			b.Fatal(err)
+		}
+		best = max(best, float64(size)/time.Since(start).Seconds())
+		f.Close()
+	}
+	b.ReportMetric(4*capRate/1e6, "limit-MB/s")
+	b.ReportMetric(best/1e6, "trove-MB/s")
+	for i, s := range servers {
+		var n int64
+		for _, v := range s.Served() {
+			n += v
+		}
+		b.ReportMetric(float64(n)/float64(size)/float64(b.N), fmt.Sprintf("share-seeder%d", i))
+	}
+}
