@@ -219,8 +219,17 @@ func (b *DirBuilder) AddSymlink(relPath, target string) (cid.Cid, error) {
 	return l.cid, nil
 }
 
-// AddDir makes sure a (possibly empty) directory exists at relPath.
+// AddDir makes sure a (possibly empty) directory exists at relPath. The
+// root itself ("", ".", "./", as tar streams name it) always exists, so
+// adding it is a no-op.
 func (b *DirBuilder) AddDir(relPath string) error {
+	if relPath == "" || relPath == "." || relPath == "./" {
+		_, _, err := b.check(".")
+		if errors.Is(err, ErrPath) {
+			err = nil
+		}
+		return err
+	}
 	parts, skip, err := b.check(relPath)
 	if err != nil || skip {
 		return err

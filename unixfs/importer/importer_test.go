@@ -387,6 +387,13 @@ func TestDirBuilderOrderIndependent(t *testing.T) {
 	want := loadVectors(t)["unixfs-v1-2025"]["tree"]
 	for _, order := range [][]int{{0, 1, 2, 3}, {3, 2, 1, 0}, {2, 3, 0, 1}, {1, 2, 3}} {
 		b := NewDirBuilder(context.Background(), Params{}, nil, DirOptions{})
+		// Tar streams name the root "./"; it must be accepted and change
+		// nothing.
+		for _, root := range []string{"./", ".", ""} {
+			if err := b.AddDir(root); err != nil {
+				t.Fatalf("AddDir(%q): %v", root, err)
+			}
+		}
 		for _, i := range order {
 			e := ents[i]
 			var err error
@@ -416,7 +423,9 @@ func TestDirBuilderRejects(t *testing.T) {
 	}{
 		{"dotdot", func(b *DirBuilder) error { return b.AddDir("a/../b") }},
 		{"absolute", func(b *DirBuilder) error { return b.AddDir("/etc") }},
-		{"empty", func(b *DirBuilder) error { return b.AddDir("") }},
+		{"empty file name", func(b *DirBuilder) error { _, _, err := b.AddFile("", bytes.NewReader(nil)); return err }},
+		{"root as file", func(b *DirBuilder) error { _, _, err := b.AddFile("./", bytes.NewReader(nil)); return err }},
+		{"dot", func(b *DirBuilder) error { return b.AddDir("a/./b") }},
 		{"double slash", func(b *DirBuilder) error { return b.AddDir("a//b") }},
 		{"nul", func(b *DirBuilder) error { _, err := b.AddSymlink("a\x00b", "x"); return err }},
 		{"file under file", func(b *DirBuilder) error {
@@ -485,4 +494,30 @@ func TestSymlinkAndWrap(t *testing.T) {
 	if len(events) != 2 || events[0].Path != "f" || events[1].Path != "" || !events[1].Cid.Equals(w.Cid) {
 		t.Fatalf("events %+v", events)
 	}
+}
+
+// FuzzSplitPath: whatever the path validator accepts is safe to join under
+// a directory, and rebuilding the path from its parts gives it back.
+func FuzzSplitPath(f *testing.F) {
+	for _, s := range []string{"a", "a/b", "./a/b/", "../x", "a//b", "a\x00b", ".hidden/x", "/abs"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		parts, err := splitPath(s)
+		if err != nil {
+			return
+		}
+		for _, c := range parts {
+			if c == "" || c == "." || c == ".." || strings.ContainsAny(c, "/\x00") {
+				t.Fatalf("%q accepted with component %q", s, c)
+			}
+		}
+		j := strings.Join(parts, "/")
+		if j != strings.TrimSuffix(strings.TrimPrefix(s, "./"), "/") {
+			t.Fatalf("%q split into %q", s, parts)
+		}
+		if filepath.IsAbs(j) || !filepath.IsLocal(j) {
+			t.Fatalf("%q is not local", j)
+		}
+	})
 }
