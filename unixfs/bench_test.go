@@ -1,0 +1,113 @@
+package unixfs_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/trove-p2p/trove/internal/memstore"
+	"github.com/trove-p2p/trove/unixfs"
+	"github.com/trove-p2p/trove/unixfs/importer"
+)
+
+const benchSize = 64 << 20
+
+func benchFile(b *testing.B, size int, p importer.Params) (*memstore.Store, cid.Cid) {
+	b.Helper()
+	data := make([]byte, size)
+	rng := rand.New(rand.NewPCG(1, 1))
+	for i := 0; i < len(data); i += 8 {
+		v := rng.Uint64()
+		for j := 0; j < 8 && i+j < len(data); j++ {
+			data[i+j] = byte(v >> (8 * j))
+		}
+	}
+	s := memstore.New()
+	res, err := importer.ImportReader(context.Background(), bytes.NewReader(data), p, s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s, res.Cid
+}
+
+// BenchmarkFileSequential streams a 64 MiB file (1 MiB raw leaves) from an
+// in-memory store: the reader's own overhead.
+func BenchmarkFileSequential(b *testing.B) {
+	s, c := benchFile(b, benchSize, importer.Params{})
+	b.SetBytes(benchSize)
+	for b.Loop() {
+		f, err := unixfs.NewFile(context.Background(), s, c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n, err := io.Copy(io.Discard, f); err != nil || n != benchSize {
+			b.Fatal(n, err)
+		}
+		f.Close()
+	}
+}
+
+// BenchmarkFileSlowGetter streams 16 MiB through a getter that takes 2 ms
+// per block, as a network fetch might, with and without read-ahead.
+func BenchmarkFileSlowGetter(b *testing.B) {
+	const size = 16 << 20
+	s, c := benchFile(b, size, importer.Params{})
+	s.SetFaults(memstore.Faults{OnGet: func(context.Context, cid.Cid) error {
+		time.Sleep(2 * time.Millisecond)
+		return nil
+	}})
+	for _, pf := range []int{-1, 8} {
+		b.Run(fmt.Sprint("prefetch", pf), func(b *testing.B) {
+			b.SetBytes(size)
+			for b.Loop() {
+				f, err := unixfs.NewFileOptions(context.Background(), s, c, unixfs.FileOptions{Prefetch: pf})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if n, err := io.Copy(io.Discard, f); err != nil || n != size {
+					b.Fatal(n, err)
+				}
+				f.Close()
+			}
+		})
+	}
+}
+
+// BenchmarkFileRandomReadAt reads 4 KiB at random offsets of a 64 MiB
+// file built with 256 KiB chunks and 174 links (three levels).
+func BenchmarkFileRandomReadAt(b *testing.B) {
+	s, c := benchFile(b, benchSize, importer.Params{ChunkSize: 256 << 10, MaxLinks: 174})
+	f, err := unixfs.NewFile(context.Background(), s, c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	rng := rand.New(rand.NewPCG(2, 2))
+	p := make([]byte, 4096)
+	b.SetBytes(int64(len(p)))
+	for b.Loop() {
+		if _, err := f.ReadAt(p, rng.Int64N(benchSize-4096)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkWriteToFile writes a 64 MiB file to disk through WriteTo.
+func BenchmarkWriteToFile(b *testing.B) {
+	s, c := benchFile(b, benchSize, importer.Params{})
+	dir := b.TempDir()
+	b.SetBytes(benchSize)
+	i := 0
+	for b.Loop() {
+		i++
+		if _, err := unixfs.WriteTo(context.Background(), s, c, filepath.Join(dir, fmt.Sprint(i)), unixfs.WriteOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
