@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/trove-p2p/trove/block"
+	"github.com/trove-p2p/trove/unixfs/pb"
 )
 
 // kuboLayout is a direct transcription of the shape of boxo's balanced
@@ -332,5 +334,127 @@ func TestBoundedReadAhead(t *testing.T) {
 	}
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// rootType imports the named empty files into one directory and returns the
+// root's UnixFS type and block length.
+func rootType(t *testing.T, p Params, names []string) (pb.DataType, int) {
+	t.Helper()
+	sink := newMemSink()
+	b := NewDirBuilder(context.Background(), p, sink, DirOptions{})
+	for _, n := range names {
+		if _, _, err := b.AddFile(n, bytes.NewReader(nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := b.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk := sink.get(t, c)
+	n, err := pb.Unmarshal(blk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := pb.UnmarshalFS(n.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fs.Type, len(blk)
+}
+
+// The HAMT switch is "strictly larger than 256 KiB" under both measures:
+// a directory exactly at the threshold stays basic, one byte more shards.
+func TestShardThresholdBoundary(t *testing.T) {
+	const limit = DefaultShardThreshold
+	emptyRaw, err := ImportReader(context.Background(), bytes.NewReader(nil), Params{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cidLen := emptyRaw.Cid.ByteLen()
+	name := func(i, l int) string { return fmt.Sprintf("%0*d", l, i) }
+
+	t.Run("links estimate", func(t *testing.T) {
+		p := paramSet(t, "v1-256k")
+		// 2048 entries of (92-byte name + 36-byte CID) = 262144 exactly.
+		l := limit/2048 - cidLen
+		var names []string
+		for i := range 2048 {
+			names = append(names, name(i, l))
+		}
+		if typ, _ := rootType(t, p, names); typ != pb.TDirectory {
+			t.Fatalf("at the threshold: %v", typ)
+		}
+		names[0] += "x"
+		if typ, _ := rootType(t, p, names); typ != pb.THAMTShard {
+			t.Fatalf("one byte over: %v", typ)
+		}
+	})
+	t.Run("block size", func(t *testing.T) {
+		// Grow a directory entry by entry, then stretch the last name so
+		// the encoded basic directory is exactly the threshold.
+		size := func(names []string) int {
+			n := pb.Node{Data: []byte{8, 1}, HasData: true}
+			for _, nm := range names {
+				n.Links = append(n.Links, pb.Link{Cid: emptyRaw.Cid, Name: nm, HasName: true, HasTsize: true})
+			}
+			return n.EncodedSize()
+		}
+		var names []string
+		for i := 0; size(names) < limit-400; i++ {
+			names = append(names, name(i, 92))
+		}
+		last := len(names)
+		for l := 1; ; l++ {
+			try := append(names[:last:last], name(last, l))
+			if s := size(try); s == limit {
+				names = try
+				break
+			} else if s > limit {
+				t.Fatalf("cannot hit %d exactly (l=%d gives %d)", limit, l, s)
+			}
+		}
+		typ, n := rootType(t, Params{}, names)
+		if typ != pb.TDirectory || n != limit {
+			t.Fatalf("at the threshold: %v of %d bytes", typ, n)
+		}
+		names[last] += "x"
+		if typ, _ := rootType(t, Params{}, names); typ != pb.THAMTShard {
+			t.Fatalf("one byte over: %v", typ)
+		}
+	})
+}
+
+// blake3 reaches every block: leaves and dag-pb nodes alike (memSink
+// verifies each with block.Verify, which hashes by the CID's function).
+func TestBlake3(t *testing.T) {
+	p, err := ParamsFor(ProfileV0_2015, Overrides{Hash: "blake3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.ChunkSize = 1000
+	data := aesCTR(10_000)
+	sink := newMemSink()
+	res, err := ImportReader(context.Background(), bytes.NewReader(data), p, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pre := res.Cid.Prefix(); pre.MhType != block.HashBLAKE3 || pre.Version != 1 || pre.Codec != block.CodecDagPB {
+		t.Fatalf("root prefix %+v", pre)
+	}
+	var out bytes.Buffer
+	sink.readAll(t, res.Cid, &out)
+	if !bytes.Equal(out.Bytes(), data) {
+		t.Fatal("DAG does not reassemble")
+	}
+	n, err := pb.Unmarshal(sink.get(t, res.Cid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range n.Links {
+		if pre := l.Cid.Prefix(); pre.MhType != block.HashBLAKE3 || pre.Codec != block.CodecRaw {
+			t.Fatalf("leaf prefix %+v", pre)
+		}
 	}
 }
