@@ -118,6 +118,23 @@ type File struct {
 	leaves   lru
 	inflight map[string]*pending
 	lastEnd  int64 // end of the previous ReadAt, to detect sequential reading
+	// announced is what was last passed to a Prefetcher getter, so each
+	// block is announced once while it stays ahead of the reader.
+	announced map[string]bool
+}
+
+// Prefetcher is implemented by getters that do better when told what will
+// be asked for next than when asked concurrently: a network session can put
+// the whole read-ahead window in one want list, a disk store can issue one
+// batched read. When the getter implements it, File announces upcoming
+// blocks through it instead of running its own concurrent Gets, and later
+// fetches them with Get as usual.
+//
+// Prefetch must return promptly (fetching in the background) and is a
+// hint: blocks announced may never be asked for (the reader seeks away),
+// and errors surface from the later Get.
+type Prefetcher interface {
+	Prefetch(ctx context.Context, cids []cid.Cid)
 }
 
 // pending is a prefetched block; done closes once b and err are set.
@@ -301,6 +318,19 @@ func (f *File) prefetch(off uint64) {
 	want := make(map[string]bool, len(targets))
 	for _, c := range targets {
 		want[c.KeyString()] = true
+	}
+	if pf, ok := f.g.(Prefetcher); ok {
+		var fresh []cid.Cid
+		for _, c := range targets {
+			if !f.announced[c.KeyString()] {
+				fresh = append(fresh, c)
+			}
+		}
+		f.announced = want
+		if len(fresh) > 0 {
+			pf.Prefetch(f.ctx, fresh)
+		}
+		return
 	}
 	for k, p := range f.inflight {
 		if !want[k] {

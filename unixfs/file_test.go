@@ -256,3 +256,64 @@ func TestFileErrors(t *testing.T) {
 		})
 	}
 }
+
+// hintedStore is a getter that implements Prefetcher by recording the
+// hints, as a network session would turn them into want lists.
+type hintedStore struct {
+	*memstore.Store
+	mu    sync.Mutex
+	hints []cid.Cid
+}
+
+func (h *hintedStore) Prefetch(_ context.Context, cids []cid.Cid) {
+	h.mu.Lock()
+	h.hints = append(h.hints, cids...)
+	h.mu.Unlock()
+}
+
+func TestFilePrefetcherHint(t *testing.T) {
+	ctx := context.Background()
+	b := newBuilder(t)
+	data := randBytes(6, 3200)
+	root := b.file(data, fileOpts{chunk: 100, fanout: 4})
+	h := &hintedStore{Store: b.s}
+	f, err := NewFileOptions(ctx, h, root, FileOptions{Prefetch: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 10) // many reads per leaf
+	var got []byte
+	for {
+		n, err := f.Read(buf)
+		got = append(got, buf[:n]...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("content differs")
+	}
+	seen := map[string]int{}
+	leaves := 0
+	for _, c := range h.hints {
+		seen[c.KeyString()]++
+		if c.Type() == block.CodecRaw {
+			leaves++
+		}
+	}
+	for k, n := range seen {
+		if n > 1 {
+			t.Fatalf("block %x announced %d times", k, n)
+		}
+	}
+	// 32 leaves under 8 parents: a leaf is announced before it is read
+	// unless it is the first under its parent, which cannot be named until
+	// the parent block itself has arrived.
+	if leaves != 32-8 {
+		t.Fatalf("%d leaves announced, want 24 of 32", leaves)
+	}
+}

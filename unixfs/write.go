@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/ipfs/go-cid"
 	"github.com/trove-p2p/trove/block"
@@ -150,17 +151,48 @@ func (w *writer) contents(r *os.Root, at string, n *node, depth int) error {
 		}
 		seen[e.Name] = true
 	}
-	for _, e := range ents {
-		cn, err := getNode(w.ctx, w.g, e.Cid)
-		if err != nil {
-			return fmt.Errorf("write %s: %w", filepath.Join(at, e.Name), err)
+	// Fetch the next entries' root blocks while writing this one: over the
+	// network a directory of small files is otherwise one round trip per
+	// file. Writing stays sequential, in listing order.
+	ctx, cancel := context.WithCancel(w.ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	type fetched struct {
+		n   *node
+		err error
+	}
+	ahead := make([]chan fetched, len(ents))
+	next := 0
+	for i, e := range ents {
+		for ; next < len(ents) && next <= i+dirReadAhead; next++ {
+			ch := make(chan fetched, 1)
+			ahead[next] = ch
+			c := ents[next].Cid
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				n, err := getNode(ctx, w.g, c)
+				ch <- fetched{n, err}
+			}()
 		}
-		if err := w.entry(r, at, e.Name, cn, depth+1); err != nil {
+		got := <-ahead[i]
+		ahead[i] = nil
+		if got.err != nil {
+			return fmt.Errorf("write %s: %w", filepath.Join(at, e.Name), got.err)
+		}
+		if err := w.entry(r, at, e.Name, got.n, depth+1); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// dirReadAhead is how many directory entries WriteTo fetches ahead of the
+// one it writes. A root block is at most 2 MiB, so this bounds read-ahead
+// memory per directory level at 16 MiB; nested levels each add their own
+// window, but only along the current path.
+const dirReadAhead = 8
 
 func tempName() string {
 	var b [8]byte
