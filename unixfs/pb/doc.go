@@ -3,12 +3,15 @@
 // carried in a PBNode's Data field.
 //
 // It is hand-written over protowire rather than generated because dag-pb is
-// stricter than protobuf: a block has exactly one valid encoding, so the
-// decoder rejects what the spec rejects (out-of-order or unknown fields,
-// duplicate Data, links without Hash, trailing garbage). Accepting a
-// non-canonical block would let two byte strings describe the same node and
-// make re-encoding change its CID. Every accepted Node therefore re-encodes
-// byte for byte.
+// stricter than protobuf: it aims at one encoding per node, so the decoder
+// rejects what the spec rejects (out-of-order link fields, unknown fields or
+// wire types, duplicate Data, links without Hash or with bad CID bytes,
+// trailing garbage) and, beyond the spec, non-minimal varints. Accepting
+// more would let two byte strings describe the same node and make
+// re-encoding change its CID. The one tolerated deviation is the spec's:
+// Data may come before the Links, as some existing IPFS blocks have it; such
+// a block decodes fine but Marshal writes the canonical order. Every other
+// accepted block re-encodes byte for byte.
 //
 // The UnixFS Data message is ordinary proto2 and is decoded with protobuf's
 // usual leniency (any field order, packed or unpacked blocksizes, unknown

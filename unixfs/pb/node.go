@@ -108,8 +108,12 @@ func Unmarshal(b []byte) (*Node, error) {
 // walkNode enforces the PBNode framing and hands each link body and the Data
 // body to the callbacks. Unmarshal and AppendLinks share it so the fast
 // path accepts exactly what the full decoder accepts.
+//
+// The canonical order is Links then Data, but the spec asks decoders to
+// accept Data then Links too, because such blocks exist in IPFS. What is
+// rejected is Links on both sides of Data, which neither order produces.
 func walkNode(b []byte, link func([]byte) error, data func([]byte)) error {
-	haveData := false
+	haveData, linksBefore := false, false
 	for len(b) > 0 {
 		num, typ, n, err := consumeTag(b)
 		if err != nil {
@@ -126,9 +130,10 @@ func walkNode(b []byte, link func([]byte) error, data func([]byte)) error {
 		b = b[n:]
 		switch num {
 		case nodeLinks:
-			if haveData {
-				return malformed("PBNode Links after Data")
+			if haveData && linksBefore {
+				return malformed("PBNode Links on both sides of Data")
 			}
+			linksBefore = linksBefore || !haveData
 			if err := link(v); err != nil {
 				return err
 			}
@@ -226,7 +231,9 @@ func AppendLinks(dst []cid.Cid, b []byte) ([]cid.Cid, error) {
 	return dst, nil
 }
 
-// Marshal returns the canonical encoding of n.
+// Marshal returns the canonical encoding of n. Every link must have a
+// defined Cid: an undefined one encodes as an empty Hash, which Unmarshal
+// (like every dag-pb decoder) rejects.
 func (n *Node) Marshal() []byte {
 	return n.AppendMarshal(make([]byte, 0, n.size()))
 }

@@ -61,6 +61,41 @@ func TestKnownBlocks(t *testing.T) {
 	}
 }
 
+// The spec's zero-length block: valid, no Data, no Links, with published
+// CIDs.
+func TestZeroLengthBlock(t *testing.T) {
+	n, err := Unmarshal(nil)
+	if err != nil || n.HasData || len(n.Links) != 0 || len(n.Marshal()) != 0 {
+		t.Fatalf("got %+v, %v", n, err)
+	}
+	for v, want := range []string{"QmdfTbBqBPQ7VNxZEYEj14VmRuZBkqFbiwReogJgS1zR1n", "bafybeihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"} {
+		c, err := block.Sum(v, block.CodecDagPB, block.HashSHA256, nil)
+		if err != nil || c.String() != want {
+			t.Fatalf("v%d: %s, %v", v, c, err)
+		}
+	}
+}
+
+// Data before Links is accepted (the spec: IPFS data exists in both
+// forms) and re-encoded in canonical order.
+func TestDataBeforeLinks(t *testing.T) {
+	c := testCid(t, "a")
+	canon := (&Node{Links: []Link{{Cid: c}, {Cid: c, Name: "n", HasName: true}}, Data: []byte{8, 1}, HasData: true}).Marshal()
+	dataLen := 4
+	legacy := append(append([]byte{}, canon[len(canon)-dataLen:]...), canon[:len(canon)-dataLen]...)
+	n, err := Unmarshal(legacy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(n.Marshal(), canon) {
+		t.Fatalf("re-encoded %x, want %x", n.Marshal(), canon)
+	}
+	cids, err := AppendLinks(nil, legacy)
+	if err != nil || len(cids) != 2 {
+		t.Fatalf("AppendLinks: %v %v", cids, err)
+	}
+}
+
 func testCid(t testing.TB, s string) cid.Cid {
 	c, err := block.Sum(1, block.CodecRaw, block.HashSHA256, []byte(s))
 	if err != nil {
@@ -124,7 +159,7 @@ func TestNodeRejects(t *testing.T) {
 		name string
 		b    []byte
 	}{
-		{"links after data", cat([]byte{0x0a, 0}, wrap(link))},
+		{"links on both sides of data", cat(wrap(link), []byte{0x0a, 0}, wrap(link))},
 		{"duplicate data", []byte{0x0a, 0, 0x0a, 0}},
 		{"unknown node field", []byte{0x1a, 0}},
 		{"data wire type varint", []byte{0x08, 1}},
@@ -227,7 +262,8 @@ func TestFSRejects(t *testing.T) {
 }
 
 // FuzzNode: anything accepted re-encodes byte for byte (the decoder admits
-// only canonical encodings), and AppendLinks agrees with Unmarshal.
+// only canonical encodings, save Data-before-Links, which must then decode
+// to the same node), and AppendLinks agrees with Unmarshal.
 func FuzzNode(f *testing.F) {
 	f.Add([]byte{0x0a, 0x04, 0x08, 0x02, 0x18, 0x00})
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -240,7 +276,11 @@ func FuzzNode(f *testing.F) {
 			return
 		}
 		if out := n.Marshal(); !bytes.Equal(out, b) {
-			t.Fatalf("re-encoding %x differs from input %x", out, b)
+			m, err := Unmarshal(out)
+			dataFirst := len(b) > 0 && b[0] == 0x0a && len(n.Links) > 0
+			if !dataFirst || err != nil || !reflect.DeepEqual(m, n) {
+				t.Fatalf("re-encoding %x differs from input %x", out, b)
+			}
 		}
 		if len(cids) != len(n.Links) {
 			t.Fatalf("AppendLinks found %d, Unmarshal %d", len(cids), len(n.Links))
