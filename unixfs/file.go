@@ -185,7 +185,8 @@ func (f *File) Size() int64 { return int64(f.root.size) }
 // Cid is the file's root CID.
 func (f *File) Cid() cid.Cid { return f.root.c }
 
-// Close stops outstanding prefetches. Reads after Close fail.
+// Close stops outstanding prefetches. Reads after Close that need a block
+// not already cached fail with context.Canceled.
 func (f *File) Close() error {
 	f.cancel()
 	f.wg.Wait()

@@ -59,6 +59,7 @@ type Stats struct {
 // Modes and mtimes recorded in the DAG are not applied.
 func WriteTo(ctx context.Context, g block.Getter, c cid.Cid, out string, opts WriteOptions) (Stats, error) {
 	w := &writer{ctx: ctx, g: g, opts: opts}
+	out = filepath.Clean(out) // "dir/" must mean dir, not an entry named "" in it
 	n, err := getNode(ctx, g, c)
 	if err != nil {
 		return w.stats, err

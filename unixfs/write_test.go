@@ -288,3 +288,15 @@ func TestWriteToNoPartialFile(t *testing.T) {
 		t.Fatalf("left behind: %v", got)
 	}
 }
+
+func TestWriteToTrailingSlash(t *testing.T) {
+	b := newBuilder(t)
+	root := b.dir(entry{"f", b.raw([]byte("x"))})
+	out := filepath.Join(t.TempDir(), "out") + "/"
+	if _, err := WriteTo(context.Background(), b.s, root, out, WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := snapshot(t, out); got["f"] != "file:x" {
+		t.Fatalf("wrote %v", got)
+	}
+}
