@@ -1,4 +1,4 @@
-package unixfs_test
+package unixfs
 
 import (
 	"bytes"
@@ -12,7 +12,6 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/trove-p2p/trove/internal/memstore"
-	"github.com/trove-p2p/trove/unixfs"
 	"github.com/trove-p2p/trove/unixfs/importer"
 )
 
@@ -20,14 +19,7 @@ const benchSize = 64 << 20
 
 func benchFile(b *testing.B, size int, p importer.Params) (*memstore.Store, cid.Cid) {
 	b.Helper()
-	data := make([]byte, size)
-	rng := rand.New(rand.NewPCG(1, 1))
-	for i := 0; i < len(data); i += 8 {
-		v := rng.Uint64()
-		for j := 0; j < 8 && i+j < len(data); j++ {
-			data[i+j] = byte(v >> (8 * j))
-		}
-	}
+	data := randData(rand.New(rand.NewPCG(1, 1)), size)
 	s := memstore.New()
 	res, err := importer.ImportReader(context.Background(), bytes.NewReader(data), p, s)
 	if err != nil {
@@ -42,7 +34,7 @@ func BenchmarkFileSequential(b *testing.B) {
 	s, c := benchFile(b, benchSize, importer.Params{})
 	b.SetBytes(benchSize)
 	for b.Loop() {
-		f, err := unixfs.NewFile(context.Background(), s, c)
+		f, err := NewFile(context.Background(), s, c)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -66,7 +58,7 @@ func BenchmarkFileSlowGetter(b *testing.B) {
 		b.Run(fmt.Sprint("prefetch", pf), func(b *testing.B) {
 			b.SetBytes(size)
 			for b.Loop() {
-				f, err := unixfs.NewFileOptions(context.Background(), s, c, unixfs.FileOptions{Prefetch: pf})
+				f, err := NewFileOptions(context.Background(), s, c, FileOptions{Prefetch: pf})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -83,7 +75,7 @@ func BenchmarkFileSlowGetter(b *testing.B) {
 // file built with 256 KiB chunks and 174 links (three levels).
 func BenchmarkFileRandomReadAt(b *testing.B) {
 	s, c := benchFile(b, benchSize, importer.Params{ChunkSize: 256 << 10, MaxLinks: 174})
-	f, err := unixfs.NewFile(context.Background(), s, c)
+	f, err := NewFile(context.Background(), s, c)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -106,7 +98,7 @@ func BenchmarkWriteToFile(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		i++
-		if _, err := unixfs.WriteTo(context.Background(), s, c, filepath.Join(dir, fmt.Sprint(i)), unixfs.WriteOptions{}); err != nil {
+		if _, err := WriteTo(context.Background(), s, c, filepath.Join(dir, fmt.Sprint(i)), WriteOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}

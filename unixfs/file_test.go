@@ -18,12 +18,7 @@ import (
 )
 
 func randBytes(seed uint64, n int) []byte {
-	rng := rand.New(rand.NewPCG(seed, 42))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(rng.Uint32())
-	}
-	return b
+	return randData(rand.New(rand.NewPCG(seed, 42)), n)
 }
 
 var fileShapes = []struct {

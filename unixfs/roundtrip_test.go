@@ -1,4 +1,4 @@
-package unixfs_test
+package unixfs
 
 import (
 	"bytes"
@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/trove-p2p/trove/internal/memstore"
-	"github.com/trove-p2p/trove/unixfs"
 	"github.com/trove-p2p/trove/unixfs/importer"
 )
 
@@ -49,7 +47,7 @@ func TestImportedFilesReadBack(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				f, err := unixfs.NewFile(ctx, s, res.Cid)
+				f, err := NewFile(ctx, s, res.Cid)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -78,8 +76,8 @@ func TestImportedFilesReadBack(t *testing.T) {
 }
 
 // tree is an in-memory description of a directory tree: path -> content
-// ("dir", "link:target" or "file:bytes"), the same form snapshot reads.
-type tree map[string]string
+// ("dir", "link:target" or "file:bytes"), the form snapshot returns.
+type tree = map[string]string
 
 func randomTree(rng *rand.Rand, files int) tree {
 	tr := tree{".": "dir"}
@@ -128,35 +126,6 @@ func importTree(t *testing.T, s *memstore.Store, tr tree, p importer.Params) cid
 	return c
 }
 
-func readTree(t *testing.T, dir string) tree {
-	t.Helper()
-	out := tree{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		switch {
-		case d.Type()&fs.ModeSymlink != 0:
-			target, _ := os.Readlink(p)
-			out[rel] = "link:" + target
-		case d.IsDir():
-			out[rel] = "dir"
-		default:
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			out[rel] = "file:" + string(b)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func TestImportedTreesWriteBack(t *testing.T) {
 	ctx := context.Background()
 	for seed := range uint64(4) {
@@ -171,11 +140,11 @@ func TestImportedTreesWriteBack(t *testing.T) {
 			s := memstore.New()
 			root := importTree(t, s, tr, p)
 			out := filepath.Join(t.TempDir(), "out")
-			st, err := unixfs.WriteTo(ctx, s, root, out, unixfs.WriteOptions{})
+			st, err := WriteTo(ctx, s, root, out, WriteOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := readTree(t, out)
+			got := snapshot(t, out)
 			for k, v := range tr {
 				if got[k] != v {
 					t.Errorf("%s: got %.30q, want %.30q", k, got[k], v)
@@ -192,22 +161,22 @@ func TestImportedTreesWriteBack(t *testing.T) {
 				if k == "." {
 					continue
 				}
-				c, err := unixfs.Resolve(ctx, s, root, filepath.ToSlash(k))
+				c, err := Resolve(ctx, s, root, filepath.ToSlash(k))
 				if err != nil {
 					t.Fatalf("Resolve(%s): %v", k, err)
 				}
-				e, err := unixfs.Stat(ctx, s, c)
+				e, err := Stat(ctx, s, c)
 				if err != nil {
 					t.Fatal(err)
 				}
 				var ok bool
 				switch {
 				case v == "dir":
-					ok = e.Kind == unixfs.KindDirectory
+					ok = e.Kind == KindDirectory
 				case v[:5] == "link:":
-					ok = e.Kind == unixfs.KindSymlink && e.Target == v[5:]
+					ok = e.Kind == KindSymlink && e.Target == v[5:]
 				default: // a one-chunk file is a bare raw leaf
-					ok = (e.Kind == unixfs.KindFile || e.Kind == unixfs.KindRaw) && e.Size == uint64(len(v)-5)
+					ok = (e.Kind == KindFile || e.Kind == KindRaw) && e.Size == uint64(len(v)-5)
 				}
 				if !ok {
 					t.Fatalf("%s resolved to %+v, want %.20q", k, e, v)
@@ -261,7 +230,7 @@ func TestKuboVectorsReadBack(t *testing.T) {
 	if hamt.String() != vec["hamtdir"] {
 		t.Fatalf("hamtdir = %s, Kubo says %s (importer mismatch; reading it proves less)", hamt, vec["hamtdir"])
 	}
-	ents, err := unixfs.ReadDir(ctx, s, hamt)
+	ents, err := ReadDir(ctx, s, hamt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,11 +244,11 @@ func TestKuboVectorsReadBack(t *testing.T) {
 	}
 	for _, i := range []int{0, 1, 4242, 9999} {
 		name := fmt.Sprintf("file-%05d", i)
-		c, err := unixfs.Resolve(ctx, s, hamt, name)
+		c, err := Resolve(ctx, s, hamt, name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		f, _ := unixfs.NewFile(ctx, s, c)
+		f, _ := NewFile(ctx, s, c)
 		got, _ := io.ReadAll(f)
 		if string(got) != name+"\n" {
 			t.Fatalf("%s holds %q", name, got)
@@ -297,7 +266,7 @@ func TestKuboVectorsReadBack(t *testing.T) {
 	if res.Cid.String() != vec["f4_aesctr_10MiB"] {
 		t.Fatalf("f4 = %s, Kubo says %s", res.Cid, vec["f4_aesctr_10MiB"])
 	}
-	f, err := unixfs.NewFile(ctx, s, res.Cid)
+	f, err := NewFile(ctx, s, res.Cid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,10 +287,10 @@ func TestKuboVectorsReadBack(t *testing.T) {
 		t.Fatalf("tree = %s, Kubo says %s", root, vec["tree"])
 	}
 	out := filepath.Join(t.TempDir(), "tree")
-	if _, err := unixfs.WriteTo(ctx, s, root, out, unixfs.WriteOptions{}); err != nil {
+	if _, err := WriteTo(ctx, s, root, out, WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	got := readTree(t, out)
+	got := snapshot(t, out)
 	if len(got) != len(tr) {
 		t.Fatalf("wrote %v", got)
 	}
