@@ -148,8 +148,10 @@ func (fi *fileImporter) node(ctx context.Context, n *pb.Node, childTsize uint64)
 
 // importFile chunks r and builds Kubo's balanced DAG over it. Chunks are
 // hashed by a pool of workers while one goroutine stores the blocks and
-// assembles the tree in order; the queues between them are bounded, so memory stays at a
-// few chunks per core whatever the file size.
+// assembles the tree in order; the queues between them are bounded, so
+// memory stays at a few chunks per core whatever the file size. If the
+// import fails, importFile still waits for a pending r.Read to return
+// before it does, so the caller may close r afterwards.
 func (fi *fileImporter) importFile(ctx context.Context, r io.Reader) (FileResult, error) {
 	// Small files (the common case in directory trees) never start the
 	// pipeline nor touch a chunk-sized buffer: they are read into a small
