@@ -62,7 +62,8 @@ type AddOptions struct {
 	// Wrap puts every top-level entry in one new directory, which becomes
 	// the single root (`ipfs add -w`).
 	Wrap bool `json:"Wrap,omitempty"`
-	// Hidden keeps entries whose name starts with '.'.
+	// Hidden keeps entries whose name starts with '.' below the top
+	// level; top-level entries are always kept, since someone named them.
 	Hidden bool `json:"Hidden,omitempty"`
 	// Progress, if set, is called from the importing goroutine with the
 	// running total of content bytes read. It is for display only.
@@ -116,8 +117,11 @@ func (n *Node) Add(ctx context.Context, entries iter.Seq2[Entry, error], o AddOp
 		sink = &lockedPutter{p: batch}
 	}
 	var events []importer.Event
+	// Hidden filtering happens here rather than in the builder so that a
+	// top-level name the user typed (`trove add .config`) is always
+	// imported, as in Kubo; only names found below it are filtered.
 	b := importer.NewDirBuilder(ctx, params, sink, importer.DirOptions{
-		Hidden:   o.Hidden,
+		Hidden:   true,
 		Progress: func(ev importer.Event) { events = append(events, ev) },
 	})
 	var read atomic.Int64
@@ -135,6 +139,9 @@ func (n *Node) Add(ctx context.Context, entries iter.Seq2[Entry, error], o AddOp
 				return AddResult{}, fmt.Errorf("add: more than one unnamed stream")
 			}
 			unnamed, p = true, stdinName
+		}
+		if !o.Hidden && hiddenBelowTop(p) {
+			continue
 		}
 		switch e.Kind {
 		case EntryFile:
@@ -234,6 +241,18 @@ func (n *Node) addParams(o AddOptions) (importer.Params, error) {
 	return importer.ParamsFor(profile, ov)
 }
 
+// hiddenBelowTop reports whether a component after the first starts with
+// a dot.
+func hiddenBelowTop(p string) bool {
+	_, rest, _ := strings.Cut(strings.TrimPrefix(p, "./"), "/")
+	for _, c := range strings.Split(rest, "/") {
+		if strings.HasPrefix(c, ".") && c != "." && c != ".." {
+			return true
+		}
+	}
+	return false
+}
+
 func kindName(k importer.Kind) string {
 	switch k {
 	case importer.KindDir:
@@ -271,5 +290,5 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return m, err
 }
 
-// errNoEntries means the stream was empty or every entry was hidden.
-var errNoEntries = errors.New("nothing to add (no entries, or only hidden ones without Hidden)")
+// errNoEntries means the stream was empty.
+var errNoEntries = errors.New("nothing to add")

@@ -13,6 +13,9 @@ import (
 // ErrIsDir means a directory was named for a non-recursive add.
 var ErrIsDir = errors.New("is a directory (use -r to add it)")
 
+// ErrDuplicateName means two paths given to one add share a base name.
+var ErrDuplicateName = errors.New("duplicate top-level name")
+
 // ErrSpecialFile means a walk met a device, socket or FIFO, which UnixFS
 // cannot represent.
 var ErrSpecialFile = errors.New("unsupported file type")
@@ -26,7 +29,19 @@ var ErrSpecialFile = errors.New("unsupported file type")
 // the daemon API.
 func FileEntries(paths []string, recursive bool) iter.Seq2[Entry, error] {
 	return func(yield func(Entry, error) bool) {
+		seen := map[string]string{}
 		for _, p := range paths {
+			// Two arguments with one base name would merge into (or
+			// replace) one entry of the import tree.
+			abs, err := filepath.Abs(p)
+			if err == nil {
+				base := filepath.Base(abs)
+				if prev, dup := seen[base]; dup {
+					yield(Entry{}, fmt.Errorf("%w: %s and %s are both named %q", ErrDuplicateName, prev, p, base))
+					return
+				}
+				seen[base] = p
+			}
 			if !walkOne(p, recursive, yield) {
 				return
 			}

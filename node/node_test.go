@@ -97,8 +97,12 @@ func TestAddFromEntryStream(t *testing.T) {
 	if len(pins) != 2 {
 		t.Errorf("pins %v, want both roots", pins)
 	}
-	if _, err := n.Add(ctx, entries(Entry{Path: ".hidden", Content: strings.NewReader("x")}), AddOptions{}); err == nil {
-		t.Error("adding only hidden entries succeeded with no roots")
+	// A hidden name the caller chose at the top level is kept.
+	if res, err := n.Add(ctx, entries(Entry{Path: ".hidden", Content: strings.NewReader("x")}), AddOptions{}); err != nil || len(res.Roots) != 1 {
+		t.Errorf("top-level hidden entry: %+v, %v", res, err)
+	}
+	if _, err := n.Add(ctx, entries(), AddOptions{}); err == nil {
+		t.Error("an empty stream succeeded with no roots")
 	}
 	if _, err := n.Add(ctx, entries(Entry{Path: "../escape", Content: strings.NewReader("x")}), AddOptions{}); err == nil {
 		t.Error("a path with .. was accepted")
@@ -146,6 +150,10 @@ func TestFileEntries(t *testing.T) {
 	}
 	if _, err := n.Add(ctx, FileEntries([]string{filepath.Join(dir, "nope")}, true), AddOptions{}); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing path: %v", err)
+	}
+	os.MkdirAll(filepath.Join(dir, "u", "t"), 0o755)
+	if _, err := n.Add(ctx, FileEntries([]string{filepath.Join(dir, "t"), filepath.Join(dir, "u", "t")}, true), AddOptions{}); !errors.Is(err, ErrDuplicateName) {
+		t.Errorf("two paths named t: %v, want ErrDuplicateName", err)
 	}
 	res, err := n.Add(ctx, FileEntries([]string{filepath.Join(dir, "t")}, true), AddOptions{})
 	if err != nil {

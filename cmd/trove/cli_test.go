@@ -505,3 +505,20 @@ func TestExitCodeMapping(t *testing.T) {
 		}
 	}
 }
+
+func TestHiddenFiles(t *testing.T) {
+	repo := t.TempDir()
+	src := filepath.Join(t.TempDir(), ".dotdir")
+	os.MkdirAll(filepath.Join(src, ".git"), 0o755)
+	os.WriteFile(filepath.Join(src, ".git", "HEAD"), []byte("ref"), 0o644)
+	os.WriteFile(filepath.Join(src, "visible"), []byte("v"), 0o644)
+
+	out := mustTrove(t, repo, nil, "add", "-r", src)
+	if strings.Contains(out, ".git") || !strings.Contains(out, ".dotdir/visible") {
+		t.Errorf("default add: hidden entries below the top must be skipped, the named top kept:\n%s", out)
+	}
+	out = mustTrove(t, repo, nil, "add", "-r", "--hidden", src)
+	if !strings.Contains(out, ".dotdir/.git/HEAD") {
+		t.Errorf("--hidden add lacks .git/HEAD:\n%s", out)
+	}
+}
