@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -323,4 +324,39 @@ func normFS(f *FSNode) FSNode {
 		g.BlockSizes = nil
 	}
 	return g
+}
+
+// bigNode is a file root as Kubo writes it: 1024 unnamed links with Tsize.
+func bigNode(b *testing.B) []byte {
+	n := Node{HasData: true}
+	fs := FSNode{Type: TFile, HasFileSize: true}
+	for i := range 1024 {
+		n.Links = append(n.Links, Link{Cid: testCid(b, fmt.Sprint(i)), HasName: true, Tsize: 1 << 20, HasTsize: true})
+		fs.BlockSizes = append(fs.BlockSizes, 1<<20)
+		fs.FileSize += 1 << 20
+	}
+	n.Data = fs.Marshal()
+	return n.Marshal()
+}
+
+func BenchmarkAppendLinks(b *testing.B) {
+	enc := bigNode(b)
+	var dst []cid.Cid
+	b.SetBytes(int64(len(enc)))
+	for b.Loop() {
+		var err error
+		if dst, err = AppendLinks(dst[:0], enc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkUnmarshal(b *testing.B) {
+	enc := bigNode(b)
+	b.SetBytes(int64(len(enc)))
+	for b.Loop() {
+		if _, err := Unmarshal(enc); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
