@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -25,6 +26,13 @@ type tpeer struct {
 	busyFrom time.Time // zero when idle
 	lastRecv int64
 	lastBusy time.Duration
+	runs     []*run // live runs in request order
+}
+
+func (p *tpeer) dropRun(r *run) {
+	if i := slices.Index(p.runs, r); i >= 0 {
+		p.runs = slices.Delete(p.runs, i, i+1)
+	}
 }
 
 func (p *tpeer) usable(now time.Time) bool {
@@ -36,6 +44,7 @@ func (p *tpeer) usable(now time.Time) bool {
 type span struct {
 	idx     []int // indexes into the list
 	urgent  bool
+	started bool // a block of it arrived
 	holders map[*run]struct{}
 }
 
@@ -135,11 +144,19 @@ func (t *transfer) fetchList(refs []blockRef) error {
 	var lastBytes int64
 	lastRate := time.Now()
 
+	// stopRun cancels a run the coordinator no longer wants (its span
+	// is done, or was stolen) and takes it off the books at once, so the
+	// scheduler sees the room immediately.
 	stopRun := func(r *run) {
-		if !r.stopped {
-			r.stopped = true
-			r.cancel()
+		if r.stopped {
+			return
 		}
+		r.stopped = true
+		r.cancel()
+		r.p.dropRun(r)
+		delete(r.sp.holders, r)
+		r.p.addInflight(-r.bytes, time.Now())
+		r.bytes = 0
 	}
 	defer func() {
 		for r := range runs {
@@ -179,12 +196,24 @@ func (t *transfer) fetchList(refs []blockRef) error {
 			pidx[p] = i
 		}
 		for i, sp := range spans {
-			sl[i] = SpanLoad{Bytes: spanBytes(l, sp), Urgent: sp.urgent}
+			// A span the server may already be sending counts as started:
+			// the server serves maxBulkActive requests at a time, in order,
+			// so only runs queued behind those are free to move.
+			started := sp.started
+			for r := range sp.holders {
+				started = started || slices.Index(r.p.runs, r) < maxBulkActive
+			}
+			sl[i] = SpanLoad{Bytes: spanBytes(l, sp), Urgent: sp.urgent, Started: started}
 			for r := range sp.holders {
 				sl[i].Holders = append(sl[i].Holders, pidx[r.p])
 			}
 		}
 		for _, a := range Schedule(loads, sl, t.f.opts.Sched) {
+			if a.Steal {
+				for r := range spans[a.Span].holders {
+					stopRun(r)
+				}
+			}
 			r := t.startRun(ctx, l, peers[a.Peer], spans[a.Span], events)
 			if r != nil {
 				runs[r] = struct{}{}
@@ -295,9 +324,12 @@ func (p *tpeer) addInflight(n int64, now time.Time) {
 func (t *transfer) handle(l *list, ev event, runs map[*run]struct{}) {
 	r, now := ev.r, time.Now()
 	if !ev.end {
-		sz := l.size(ev.i)
-		r.bytes -= sz
-		r.p.addInflight(-sz, now)
+		if !r.stopped {
+			sz := l.size(ev.i)
+			r.bytes -= sz
+			r.p.addInflight(-sz, now)
+		}
+		r.sp.started = true
 		r.p.recv += ev.n
 		if ev.fresh {
 			l.left--
@@ -305,10 +337,14 @@ func (t *transfer) handle(l *list, ev event, runs map[*run]struct{}) {
 		return
 	}
 	delete(runs, r)
+	if r.stopped {
+		return // already off the books
+	}
+	r.p.dropRun(r)
 	delete(r.sp.holders, r)
 	r.p.addInflight(-r.bytes, now)
 	r.bytes = 0
-	if ev.err == nil || r.stopped {
+	if ev.err == nil {
 		return
 	}
 	p := r.p
@@ -341,6 +377,7 @@ func (t *transfer) startRun(ctx context.Context, l *list, p *tpeer, sp *span, ev
 	rctx, cancel := context.WithCancel(ctx)
 	r := &run{p: p, sp: sp, bytes: bytes, cancel: cancel}
 	sp.holders[r] = struct{}{}
+	p.runs = append(p.runs, r)
 	p.addInflight(bytes, time.Now())
 	go func() {
 		err := t.want(rctx, l, r, cids, events)

@@ -24,10 +24,18 @@ type SpanLoad struct {
 	Holders []int
 	// Urgent spans (a reader is waiting on them) go first.
 	Urgent bool
+	// Started is true once any block of the span arrived from a
+	// holder; only unstarted spans may be stolen.
+	Started bool
 }
 
-// Assignment asks Peer to fetch Span.
-type Assignment struct{ Peer, Span int }
+// Assignment asks Peer to fetch Span. If Steal is set, the span's current
+// (single) holder is to be cancelled first: the work moves, it is not
+// duplicated.
+type Assignment struct {
+	Peer, Span int
+	Steal      bool
+}
 
 // SchedConfig tunes Schedule. The zero value gets the defaults noted.
 type SchedConfig struct {
@@ -79,6 +87,8 @@ func (c SchedConfig) withDefaults() SchedConfig {
 //   - Unassigned spans go out urgent first, then in order (so a streaming
 //     reader gets the front of the file first), each to the peer that
 //     would finish it soonest given what it already has in flight.
+//   - A peer with room steals a queued, unstarted span from a peer that
+//     would deliver it clearly later (the old request is cancelled).
 //   - Only when no unassigned span is left (the endgame) may a span be
 //     duplicated: a peer with spare room takes the in-flight span whose
 //     holder is expected to finish last, if it would finish it in less
@@ -134,8 +144,6 @@ func Schedule(peers []PeerLoad, spans []SpanLoad, cfg SchedConfig) []Assignment 
 		inflight[best] += spans[si].Bytes
 	}
 
-	// Endgame: everything is assigned; idle capacity races the slowest
-	// holders.
 	holders := make([][]int, len(spans))
 	for i, s := range spans {
 		holders[i] = slices.Clone(s.Holders)
@@ -156,12 +164,44 @@ func Schedule(peers []PeerLoad, spans []SpanLoad, cfg SchedConfig) []Assignment 
 		}
 		return 0
 	})
+	// Work stealing: a peer with room takes a span that is queued, not
+	// yet started, at a peer that would deliver it later. Nothing is
+	// fetched twice; the old holder is cancelled.
+	stolen := make([]bool, len(spans))
 	for _, p := range order {
 		for hasRoom(p) {
 			bestSpan, bestT := -1, 0.0
 			for si, s := range spans {
 				h := holders[si]
-				if len(h) == 0 || len(h) >= cfg.MaxHolders || slices.Contains(h, p) {
+				if len(h) != 1 || h[0] == p || s.Started || stolen[si] {
+					continue
+				}
+				q := h[0]
+				// The span sits at the back of q's pipeline.
+				if t := finish(q, 0); finish(p, s.Bytes) < 0.8*t && t > bestT {
+					bestSpan, bestT = si, t
+				}
+			}
+			if bestSpan < 0 {
+				break
+			}
+			q := holders[bestSpan][0]
+			out = append(out, Assignment{Peer: p, Span: bestSpan, Steal: true})
+			stolen[bestSpan] = true
+			holders[bestSpan] = []int{p}
+			inflight[q] -= spans[bestSpan].Bytes
+			inflight[p] += spans[bestSpan].Bytes
+		}
+	}
+
+	// Endgame: everything is assigned; idle capacity races the slowest
+	// holders.
+	for _, p := range order {
+		for hasRoom(p) {
+			bestSpan, bestT := -1, 0.0
+			for si, s := range spans {
+				h := holders[si]
+				if len(h) == 0 || len(h) >= cfg.MaxHolders || slices.Contains(h, p) || stolen[si] {
 					continue
 				}
 				// When would the current holders deliver it? Assume the span

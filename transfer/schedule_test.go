@@ -20,24 +20,33 @@ func TestSchedule(t *testing.T) {
 		{"nothing to do", []PeerLoad{{Usable: true}}, nil, nil},
 		{"no usable peer", []PeerLoad{{Usable: false}}, []SpanLoad{span()}, nil},
 		{"unknown peer gets MinInflight", []PeerLoad{{Usable: true}}, []SpanLoad{span(), span(), span()},
-			[]Assignment{{0, 0}, {0, 1}}},
+			[]Assignment{{0, 0, false}, {0, 1, false}}},
 		{"fast peer gets more", []PeerLoad{{Rate: 8 * MiB, Usable: true}, {Rate: MiB, Usable: true}},
 			[]SpanLoad{span(), span(), span(), span(), span(), span(), span(), span(), span(), span(), span()},
 			// Peer 0 finishes sooner until its 8 MiB pipeline is full.
-			[]Assignment{{0, 0}, {0, 1}, {0, 2}, {0, 3}, {0, 4}, {0, 5}, {0, 6}, {0, 7}, {1, 8}, {1, 9}}},
+			[]Assignment{{0, 0, false}, {0, 1, false}, {0, 2, false}, {0, 3, false}, {0, 4, false}, {0, 5, false}, {0, 6, false}, {0, 7, false}, {1, 8, false}, {1, 9, false}}},
 		{"urgent first", []PeerLoad{{Usable: true}}, []SpanLoad{span(), span(), {Bytes: MiB, Urgent: true}},
-			[]Assignment{{0, 2}, {0, 0}}},
+			[]Assignment{{0, 2, false}, {0, 0, false}}},
 		{"full peer waits", []PeerLoad{{Rate: MiB, Inflight: 2 * MiB, Usable: true}}, []SpanLoad{span()}, nil},
-		{"endgame: idle fast peer races slow holder",
+		{"steal an unstarted span from a slow holder",
 			[]PeerLoad{{Rate: 10 * MiB, Usable: true}, {Rate: MiB / 10, Inflight: MiB, Usable: true}},
-			[]SpanLoad{span(1)}, []Assignment{{0, 0}}},
+			[]SpanLoad{span(1)}, []Assignment{{0, 0, true}}},
+		{"endgame: idle fast peer races slow holder of a started span",
+			[]PeerLoad{{Rate: 10 * MiB, Usable: true}, {Rate: MiB / 10, Inflight: MiB, Usable: true}},
+			[]SpanLoad{{Bytes: MiB, Holders: []int{1}, Started: true}}, []Assignment{{0, 0, false}}},
+		{"no stealing from a peer about as fast",
+			[]PeerLoad{{Rate: MiB, Usable: true}, {Rate: MiB, Inflight: MiB, Usable: true}},
+			[]SpanLoad{span(1)}, nil},
+		{"idle peer takes half a queue",
+			[]PeerLoad{{Rate: MiB, Usable: true}, {Rate: MiB, Inflight: 2 * MiB, Usable: true}},
+			[]SpanLoad{span(1), span(1)}, []Assignment{{0, 0, true}}},
 		{"endgame: no race against equal holder",
 			[]PeerLoad{{Rate: MiB, Usable: true}, {Rate: MiB, Inflight: MiB, Usable: true}},
 			[]SpanLoad{span(1)}, nil},
 		{"no duplicates while work is pending",
 			[]PeerLoad{{Rate: 10 * MiB, Inflight: 5 * MiB, Usable: true}, {Rate: MiB / 10, Inflight: MiB, Usable: true}},
 			// The pending span first; only then the race for span 0.
-			[]SpanLoad{span(1), span()}, []Assignment{{0, 1}, {0, 0}}},
+			[]SpanLoad{span(1), span()}, []Assignment{{0, 1, false}, {0, 0, true}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := Schedule(tc.peers, tc.spans, cfg)
@@ -50,8 +59,9 @@ func TestSchedule(t *testing.T) {
 
 // TestScheduleInvariants checks the policy's promises on many random
 // situations: only usable peers, never past a peer's capacity by more
-// than one span, never a span twice to one peer, duplicates only when no
-// span is unassigned, never above MaxHolders.
+// than one span, never a span twice to one peer, steals only of unstarted
+// single-holder spans, duplicates only when no span is unassigned, never
+// above MaxHolders.
 func TestScheduleInvariants(t *testing.T) {
 	cfg := SchedConfig{}.withDefaults()
 	r := rand.New(rand.NewPCG(1, 2))
@@ -65,7 +75,7 @@ func TestScheduleInvariants(t *testing.T) {
 		}
 		spans := make([]SpanLoad, r.IntN(8))
 		for i := range spans {
-			spans[i] = SpanLoad{Bytes: 1 + r.Int64N(8<<20), Urgent: r.IntN(5) == 0}
+			spans[i] = SpanLoad{Bytes: 1 + r.Int64N(8<<20), Urgent: r.IntN(5) == 0, Started: r.IntN(2) == 0}
 			if len(peers) > 0 && r.IntN(2) == 0 {
 				spans[i].Holders = []int{r.IntN(len(peers))}
 			}
@@ -95,6 +105,14 @@ func TestScheduleInvariants(t *testing.T) {
 			added[a.Peer] += spans[a.Span].Bytes
 			if slices.Contains(holders[a.Span], a.Peer) {
 				t.Fatalf("iter %d: span %d twice to peer %d", iter, a.Span, a.Peer)
+			}
+			if a.Steal {
+				if len(holders[a.Span]) != 1 || spans[a.Span].Started || pendingLeft > 0 {
+					t.Fatalf("iter %d: bad steal of span %d (holders %v)", iter, a.Span, holders[a.Span])
+				}
+				added[holders[a.Span][0]] -= spans[a.Span].Bytes
+				holders[a.Span] = []int{a.Peer}
+				continue
 			}
 			if len(holders[a.Span]) > 0 {
 				// A duplicate: only once every pending span is assigned.

@@ -244,11 +244,12 @@ func (s *Server) handle(st network.Stream) {
 	go ss.readLoop(cancel)
 	err := ss.writeLoop()
 	ss.mu.Lock()
-	for _, r := range ss.active {
-		_ = r
+	ss.dead = true // the reader must not open requests from now on
+	for range ss.reqs {
 		s.closeRequest(sp)
 	}
-	ss.active = nil
+	clear(ss.reqs)
+	ss.active, ss.queued = nil, nil
 	ss.mu.Unlock()
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {
@@ -273,7 +274,9 @@ type srvStream struct {
 	cond     *sync.Cond
 	credit   int64
 	ctrl     []Message // replies that bypass the request queue
-	active   []*srvReq
+	active   []*srvReq // served round-robin
+	queued   []*srvReq // bulk requests waiting for a slot
+	bulk     int       // bulk requests in active
 	reqs     map[uint64]*srvReq
 	rr       int
 	readDone bool // requester closed its side: finish open requests, then close
@@ -323,6 +326,9 @@ func (ss *srvStream) accept(m Message) error {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	defer ss.cond.Broadcast()
+	if ss.dead {
+		return context.Canceled
+	}
 	switch m.Type {
 	case MsgCredit:
 		if m.Credit > math.MaxInt32 {
@@ -334,8 +340,19 @@ func (ss *srvStream) accept(m Message) error {
 		}
 		return nil
 	case MsgCancel:
-		if r := ss.reqs[m.ID]; r != nil {
-			r.cancelled = true
+		r := ss.reqs[m.ID]
+		if r == nil {
+			return nil
+		}
+		r.cancelled = true
+		for i, q := range ss.queued {
+			if q == r { // never started: answer now, free the slot
+				ss.queued = append(ss.queued[:i], ss.queued[i+1:]...)
+				delete(ss.reqs, m.ID)
+				ss.ctrl = append(ss.ctrl, Message{Type: MsgDone, ID: m.ID, Status: StatusCancelled})
+				ss.s.closeRequest(ss.sp)
+				break
+			}
 		}
 		return nil
 	case MsgHave, MsgWant, MsgDAG:
@@ -356,8 +373,51 @@ func (ss *srvStream) accept(m Message) error {
 	}
 	r := &srvReq{m: m}
 	ss.reqs[m.ID] = r
-	ss.active = append(ss.active, r)
+	// Small requests (have-queries, single blocks a reader waits for)
+	// are served at once; bulk ones a few at a time in arrival order, so
+	// that a requester's queue stays in order and the unstarted tail can
+	// be cancelled and moved to a faster peer at no cost.
+	if m.Type == MsgHave || (m.Type == MsgWant && len(m.CIDs) <= 1) || ss.bulk < maxBulkActive {
+		ss.activate(r)
+	} else {
+		ss.queued = append(ss.queued, r)
+	}
 	return nil
+}
+
+// maxBulkActive is how many bulk requests per stream are served
+// round-robin at a time; the rest wait in order.
+const maxBulkActive = 2
+
+func isBulk(r *srvReq) bool {
+	return r.m.Type == MsgDAG || (r.m.Type == MsgWant && len(r.m.CIDs) > 1)
+}
+
+func (ss *srvStream) activate(r *srvReq) {
+	if isBulk(r) {
+		ss.bulk++
+	}
+	ss.active = append(ss.active, r)
+}
+
+// finished removes r and promotes the next queued request. Called with
+// ss.mu held.
+func (ss *srvStream) finished(r *srvReq) {
+	delete(ss.reqs, r.m.ID)
+	for i, a := range ss.active {
+		if a == r {
+			ss.active = append(ss.active[:i], ss.active[i+1:]...)
+			break
+		}
+	}
+	if isBulk(r) {
+		ss.bulk--
+	}
+	for len(ss.queued) > 0 && ss.bulk < maxBulkActive {
+		next := ss.queued[0]
+		ss.queued = ss.queued[1:]
+		ss.activate(next)
+	}
 }
 
 func (ss *srvStream) writeLoop() error {
@@ -438,13 +498,7 @@ func (ss *srvStream) writeLoop() error {
 		}
 		if done {
 			ss.mu.Lock()
-			delete(ss.reqs, r.m.ID)
-			for i, a := range ss.active {
-				if a == r {
-					ss.active = append(ss.active[:i], ss.active[i+1:]...)
-					break
-				}
-			}
+			ss.finished(r)
 			ss.mu.Unlock()
 			ss.s.closeRequest(ss.sp)
 		}
