@@ -27,6 +27,8 @@ type Store struct {
 	blocks map[string]entry
 	faults Faults
 	gets   int
+	active int // Gets in progress (inside OnGet)
+	peak   int // most Gets ever in progress at once
 }
 
 // Faults configures injected failures. The zero value injects nothing.
@@ -86,13 +88,20 @@ func (s *Store) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 	}
 	s.mu.Lock()
 	s.gets++
+	s.active++
+	s.peak = max(s.peak, s.active)
 	f := s.faults
 	e, ok := s.blocks[key(c)]
 	s.mu.Unlock()
+	var hookErr error
 	if f.OnGet != nil {
-		if err := f.OnGet(ctx, c); err != nil {
-			return nil, fmt.Errorf("memstore get %s: %w", c, err)
-		}
+		hookErr = f.OnGet(ctx, c)
+	}
+	s.mu.Lock()
+	s.active--
+	s.mu.Unlock()
+	if hookErr != nil {
+		return nil, fmt.Errorf("memstore get %s: %w", c, hookErr)
 	}
 	if !ok || listed(f.Missing, c) {
 		return nil, block.NotFound(c)
@@ -172,4 +181,13 @@ func (s *Store) Keys() []cid.Cid {
 		out = append(out, e.c)
 	}
 	return out
+}
+
+// PeakGets is the largest number of Get calls that were in progress at
+// once. With an OnGet hook that sleeps, it shows how much concurrency a
+// caller's read-ahead really produces.
+func (s *Store) PeakGets() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.peak
 }

@@ -158,3 +158,29 @@ func TestConcurrent(t *testing.T) {
 		t.Fatalf("Len=%d Gets=%d hooked=%d, want 400 each", s.Len(), s.Gets(), len(seen))
 	}
 }
+
+func TestPeakGets(t *testing.T) {
+	ctx := context.Background()
+	s := New()
+	c := mustSum(t, block.CodecRaw, []byte("x"))
+	s.Put(ctx, c, []byte("x"))
+	release := make(chan struct{})
+	var entered sync.WaitGroup
+	entered.Add(3)
+	s.SetFaults(Faults{OnGet: func(context.Context, cid.Cid) error {
+		entered.Done()
+		<-release
+		return nil
+	}})
+	var done sync.WaitGroup
+	for range 3 {
+		done.Add(1)
+		go func() { defer done.Done(); s.Get(ctx, c) }()
+	}
+	entered.Wait()
+	close(release)
+	done.Wait()
+	if s.PeakGets() != 3 {
+		t.Fatalf("PeakGets = %d, want 3", s.PeakGets())
+	}
+}
