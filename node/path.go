@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/ipfs/go-cid"
 	"github.com/trove-p2p/trove/unixfs"
@@ -12,7 +13,9 @@ import (
 // names. A malformed CID or path component matches ErrBadCID; a missing
 // name matches block.ErrNotFound.
 func (n *Node) Resolve(ctx context.Context, p string) (cid.Cid, error) {
-	root, parts, err := unixfs.ParsePath(p)
+	// One trailing slash is what shell completion of a directory leaves;
+	// accept it rather than calling the path malformed.
+	root, parts, err := unixfs.ParsePath(strings.TrimSuffix(p, "/"))
 	if err != nil {
 		if !errors.Is(err, ErrBadCID) {
 			// Path syntax errors belong to the same user mistake as a

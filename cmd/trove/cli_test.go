@@ -522,3 +522,24 @@ func TestHiddenFiles(t *testing.T) {
 		t.Errorf("--hidden add lacks .git/HEAD:\n%s", out)
 	}
 }
+
+func TestVerifyFlagCatchesCorruption(t *testing.T) {
+	repo := t.TempDir()
+	n, err := node.Open(context.Background(), repo, node.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := block.Sum(1, block.CodecRaw, block.HashSHA256, []byte("genuine"))
+	// Disk rot, simulated by storing other bytes under the CID.
+	err = n.Blockstore().Put(context.Background(), c, []byte("rotten"))
+	n.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := mustTrove(t, repo, nil, "cat", c.String()); out != "rotten" {
+		t.Fatalf("plain cat = %q", out)
+	}
+	if _, errs, code := trove(t, repo, nil, "--verify", "cat", c.String()); code != exitCorrupt {
+		t.Errorf("--verify cat: exit %d, want %d; %s", code, exitCorrupt, errs)
+	}
+}
