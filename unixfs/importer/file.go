@@ -55,6 +55,9 @@ type fileImporter struct {
 	// scratch receives the start of every file; importFile calls on one
 	// fileImporter are sequential, so one buffer serves them all.
 	scratch []byte
+	// spare is a chunk buffer kept back from a file that turned out to
+	// fit one chunk, so a run of such files does not allocate one each.
+	spare []byte
 }
 
 // smallFile is the scratch size: files up to it cost no chunk buffer.
@@ -166,14 +169,20 @@ func (fi *fileImporter) importFile(ctx context.Context, r io.Reader) (FileResult
 	case err != nil:
 		return FileResult{}, fmt.Errorf("importer: reading: %w", err)
 	}
-	first := fi.getBuf()
+	first := fi.spare
+	fi.spare = nil
+	if first == nil {
+		first = fi.getBuf()
+	}
 	copy(first, fi.scratch)
 	if n < len(first) {
 		m, err := io.ReadFull(r, first[n:])
 		switch {
 		case err == io.EOF || err == io.ErrUnexpectedEOF:
 			res, err := fi.single(ctx, first[:n+m])
-			fi.putBuf(first)
+			// single never lets the sink keep its argument, so the
+			// buffer serves the next medium-sized file.
+			fi.spare = first
 			return res, err
 		case err != nil:
 			return FileResult{}, fmt.Errorf("importer: reading: %w", err)
