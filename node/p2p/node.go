@@ -167,7 +167,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		}
 	}
 
-	n.log.Info("p2p node started", "addrs", n.host.Addrs(), "dht_mode", o.DHTMode,
+	n.log.Info("p2p node started", "addrs", n.Addrs(), "dht_mode", o.DHTMode,
 		"public_dht", n.public, "private_swarm", o.SwarmKey != nil, "saved_peers", len(n.saved))
 
 	n.spawn(func(ctx context.Context) {
