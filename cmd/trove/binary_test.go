@@ -57,4 +57,27 @@ func TestBinary(t *testing.T) {
 	if got, code := trove("piped", "add", "-q", "-"); code != 0 || !strings.HasPrefix(got, "bafk") {
 		t.Errorf("stdin add: exit %d, %q", code, got)
 	}
+
+	// Ctrl-C in the middle of an add: exit 130, nothing pinned, and the
+	// repo (lock included) usable by the next command.
+	cmd := exec.Command(bin, "add", "-")
+	cmd.Env = append(os.Environ(), "TROVE_PATH="+repo)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stdin.Write(make([]byte, 3<<20)) // blocks until trove is reading
+	cmd.Process.Signal(os.Interrupt)
+	err = cmd.Wait()
+	stdin.Close()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitInterrupted {
+		t.Fatalf("interrupted add: %v, want exit %d", err, exitInterrupted)
+	}
+	pins, code := trove("", "pin", "ls")
+	if code != 0 || strings.Count(pins, "\n") != 2 {
+		t.Errorf("after interrupt: exit %d, pins %q (want the two earlier adds)", code, pins)
+	}
 }
