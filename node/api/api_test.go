@@ -481,8 +481,18 @@ func TestDialFallsBackToTCP(t *testing.T) {
 }
 
 func TestDialNoAPIFile(t *testing.T) {
-	if _, err := Dial(shortRepo(t)); !errors.Is(err, ErrNoDaemon) {
+	repo := shortRepo(t)
+	if _, err := Dial(repo); !errors.Is(err, ErrNoDaemon) {
 		t.Fatalf("Dial = %v, want ErrNoDaemon", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := WaitReady(ctx, repo, ClientOptions{}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitReady without daemon = %v", err)
+	}
+	os.WriteFile(filepath.Join(repo, APIFileName), []byte("garbage\n"), 0o600)
+	if _, err := Dial(repo); err == nil || errors.Is(err, ErrNoDaemon) {
+		t.Fatalf("Dial with corrupt api file = %v, want a parse error", err)
 	}
 }
 
@@ -937,17 +947,13 @@ func TestRunStopsOnContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if c, err := Dial(repo); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("server never came up")
-		}
-		time.Sleep(10 * time.Millisecond)
+	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer wcancel()
+	c, err := WaitReady(wctx, repo, ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
 	}
+	c.Close()
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -1036,17 +1042,14 @@ func TestEndpointPingShutdown(t *testing.T) {
 	})
 	done := make(chan error, 1)
 	go func() { done <- s.Run(context.Background()) }()
-	var c *Client
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if c, err = Dial(repo); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
+	ctx := context.Background()
+	wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer wcancel()
+	c, err := WaitReady(wctx, repo, ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
 	}
 	defer c.Close()
-	ctx := context.Background()
 	out, err := echo.Call(ctx, c, echoArgs{"ab", 3})
 	if err != nil || out.Out != "ababab" {
 		t.Fatalf("%+v %v", out, err)

@@ -375,3 +375,24 @@ func (c *Client) readEvents(ctx context.Context, r io.Reader, onEvent func(json.
 		}
 	}
 }
+
+// WaitReady polls until a daemon answers on repoPath or ctx ends; it is for
+// scripts and tests that start a daemon and must not race its startup.
+func WaitReady(ctx context.Context, repoPath string, o ClientOptions) (*Client, error) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		c, err := DialWith(repoPath, o)
+		if err == nil {
+			if _, err = c.Ping(ctx); err == nil {
+				return c, nil
+			}
+			c.Close()
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("api: waiting for daemon: %w (last error: %v)", ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+}
