@@ -125,7 +125,7 @@ func (n *Node) Add(ctx context.Context, entries iter.Seq2[Entry, error], o AddOp
 		Progress: func(ev importer.Event) { events = append(events, ev) },
 	})
 	var read atomic.Int64
-	unnamed := false
+	unnamed, added := false, 0
 	for e, err := range entries {
 		if err != nil {
 			return AddResult{}, err
@@ -143,6 +143,7 @@ func (n *Node) Add(ctx context.Context, entries iter.Seq2[Entry, error], o AddOp
 		if !o.Hidden && hiddenBelowTop(p) {
 			continue
 		}
+		added++
 		switch e.Kind {
 		case EntryFile:
 			r := e.Content
@@ -164,8 +165,10 @@ func (n *Node) Add(ctx context.Context, entries iter.Seq2[Entry, error], o AddOp
 			return AddResult{}, err
 		}
 	}
-	root, err := b.FinishResult()
-	if err != nil {
+	if added == 0 {
+		return AddResult{}, errNoEntries
+	}
+	if _, err := b.FinishResult(); err != nil {
 		return AddResult{}, err
 	}
 	res := AddResult{Entries: make([]AddedEntry, 0, len(events))}
@@ -191,13 +194,8 @@ func (n *Node) Add(ctx context.Context, entries iter.Seq2[Entry, error], o AddOp
 		}
 		res.Entries = append(res.Entries, AddedEntry{Name: name, Cid: ev.Cid.String(), Type: kindName(ev.Kind), Size: ev.Size})
 	}
-	if o.Wrap && len(roots) == 0 {
-		// An empty wrap still has a root; the builder may not report it.
-		roots = append(roots, root.Cid)
-		res.Entries = append(res.Entries, AddedEntry{Name: "", Cid: root.Cid.String(), Type: "directory"})
-	}
 	if len(roots) == 0 {
-		return AddResult{}, errNoEntries
+		return AddResult{}, fmt.Errorf("add: importer reported no root for %d entries", added)
 	}
 	for _, c := range roots {
 		res.Roots = append(res.Roots, c.String())

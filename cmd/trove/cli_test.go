@@ -215,6 +215,10 @@ func TestAddStdinJSONAndOnlyHash(t *testing.T) {
 	if out := mustTrove(t, repo, nil, "cat", hello); out != "hello\n" {
 		t.Errorf("cat = %q", out)
 	}
+	// And what `echo hello | ipfs add` has printed since 2015.
+	if q := mustTrove(t, repo, strings.NewReader("hello\n"), "add", "-q", "--profile", "unixfs-v0-2015", "-"); q != "QmZULkCELmmk5XNfCgTnCyFgAVxBRBXyDHGGMVoLFLiXEN\n" {
+		t.Errorf("v0 profile: %q", q)
+	}
 
 	data := []byte("only hashed, never stored")
 	var res node.AddResult
