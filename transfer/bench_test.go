@@ -102,7 +102,11 @@ func TestBenchSeederProcess(t *testing.T) {
 }
 
 func startSeederProcess(b *testing.B) (cid.Cid, peer.AddrInfo) {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchSeederProcess$", "-test.v")
+	args := []string{"-test.run=^TestBenchSeederProcess$", "-test.v"}
+	if prof := os.Getenv("TROVE_BENCH_SEEDER_PROF"); prof != "" {
+		args = append(args, "-test.cpuprofile="+prof)
+	}
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "TROVE_BENCH_SEEDER=1")
 	stdin, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()
