@@ -18,6 +18,11 @@ import (
 // keeps a round of thousands of roots moving without flooding a home uplink.
 const reprovideConcurrency = 8
 
+// reprovideTimeout bounds one root's provide inside a round, so a lookup
+// stuck on unresponsive peers cannot stall the remaining roots. kad-dht
+// keeps the last second of it for storing the records.
+const reprovideTimeout = time.Minute
+
 // firstReprovideDelay lets a freshly started node fill its routing table
 // before the first round, so the records land on the right peers.
 const firstReprovideDelay = time.Minute
@@ -52,7 +57,9 @@ func (n *Node) Reprovide(ctx context.Context) error {
 	g.SetLimit(reprovideConcurrency)
 	for _, c := range roots {
 		g.Go(func() error {
-			if err := n.Provide(gctx, c); err != nil {
+			ctx, cancel := context.WithTimeout(gctx, reprovideTimeout)
+			defer cancel()
+			if err := n.Provide(ctx, c); err != nil {
 				failed.Add(1)
 				once.Do(func() { firstErr = err })
 			}
