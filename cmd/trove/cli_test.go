@@ -19,6 +19,7 @@ import (
 	"github.com/trove-p2p/trove/block"
 	"github.com/trove-p2p/trove/blockstore"
 	"github.com/trove-p2p/trove/node"
+	"github.com/trove-p2p/trove/node/api"
 )
 
 // trove runs one command line in-process against repo and returns stdout,
@@ -503,6 +504,10 @@ func TestExitCodeMapping(t *testing.T) {
 		{fmt.Errorf("wrap: %w", fs.ErrNotExist), exitNoFile},
 		{fmt.Errorf("wrap: %w", fs.ErrExist), exitExists},
 		{usageError{errors.New("x")}, exitUsage},
+		// What the daemon API client returns for the same failures.
+		{fmt.Errorf("remote: %w", api.ErrBadCID), exitBadCID},
+		{fmt.Errorf("remote: %w", api.ErrLocked), exitLocked},
+		{fmt.Errorf("remote: %w", api.ErrBadRequest), exitUsage},
 	} {
 		if got := exitCode(tc.err); got != tc.want {
 			t.Errorf("exitCode(%v) = %d, want %d", tc.err, got, tc.want)

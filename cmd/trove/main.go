@@ -17,6 +17,7 @@ import (
 	"github.com/trove-p2p/trove/block"
 	"github.com/trove-p2p/trove/blockstore"
 	"github.com/trove-p2p/trove/node"
+	"github.com/trove-p2p/trove/node/api"
 	"github.com/trove-p2p/trove/node/repo"
 	"github.com/trove-p2p/trove/unixfs/importer"
 )
@@ -43,7 +44,9 @@ type usageError struct{ err error }
 func (u usageError) Error() string { return u.err.Error() }
 func (u usageError) Unwrap() error { return u.err }
 
-// exitCode is the ONE place errors become exit codes. Order matters where
+// exitCode is the ONE place errors become exit codes. It already knows the
+// sentinels the daemon API client returns (package api), so a command
+// exits the same way whether it ran offline or through a daemon. Order matters where
 // kinds nest: a bad CID is checked before "not found", and trove's
 // content-not-found before the OS's file-not-found.
 func exitCode(err error) int {
@@ -51,13 +54,13 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &ue), errors.Is(err, importer.ErrParams):
+	case errors.As(err, &ue), errors.Is(err, importer.ErrParams), errors.Is(err, api.ErrBadRequest):
 		return exitUsage
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
-	case errors.Is(err, node.ErrBadCID):
+	case errors.Is(err, node.ErrBadCID), errors.Is(err, api.ErrBadCID):
 		return exitBadCID
-	case errors.Is(err, blockstore.ErrLocked):
+	case errors.Is(err, blockstore.ErrLocked), errors.Is(err, api.ErrLocked), errors.Is(err, api.ErrDaemonRunning):
 		return exitLocked
 	case errors.Is(err, block.ErrCorrupt):
 		return exitCorrupt
