@@ -42,10 +42,17 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	writeEnvelope(w, status, env)
 }
 
-// WriteJSON sends v as a 200 JSON response.
-func WriteJSON(w http.ResponseWriter, v any) error {
+// WriteJSON sends v as a 200 JSON response. v is encoded before anything
+// is written, so an unencodable result becomes a proper 500 rather than a
+// truncated 200.
+func WriteJSON(w http.ResponseWriter, r *http.Request, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		WriteError(w, r, fmt.Errorf("api: encode result: %w", err))
+		return
+	}
 	w.Header().Set("Content-Type", ContentJSON)
-	return json.NewEncoder(w).Encode(v)
+	w.Write(append(b, '\n'))
 }
 
 // DecodeArgs decodes the call's JSON arguments into v: from ArgsHeader when
@@ -93,7 +100,7 @@ func JSONHandler[In, Out any](fn func(context.Context, In) (Out, error)) http.Ha
 			WriteError(w, r, err)
 			return
 		}
-		WriteJSON(w, out)
+		WriteJSON(w, r, out)
 	})
 }
 
