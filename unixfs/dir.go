@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/bits"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -62,31 +63,49 @@ func readDir(ctx context.Context, g block.Getter, n *node) ([]DirEntry, error) {
 	)
 	eg, ctx := errgroup.WithContext(ctx)
 	eg.SetLimit(shardFetchers)
-	var walk func(n *node, depth int) error
-	walk = func(n *node, depth int) error {
+	root, err := newShard(n, 0)
+	if err != nil {
+		return nil, err
+	}
+	// walk lists one shard node; slots are the slot indices that led to
+	// it. Every entry must sit on the path its name hashes to, so that
+	// listing and Lookup agree and one name cannot appear in two places.
+	var walk func(n *node, slots []uint64) error
+	walk = func(n *node, slots []uint64) error {
+		depth := len(slots)
 		h, err := newShard(n, depth)
 		if err != nil {
 			return err
 		}
+		if h != root {
+			return malformed(n.c, "HAMT fanout changes between levels")
+		}
 		for _, l := range n.pb.Links {
-			if len(l.Name) < h.padLen {
-				return malformed(n.c, "HAMT link name %q shorter than its %d-char prefix", l.Name, h.padLen)
+			idx, err := h.slot(n.c, l.Name)
+			if err != nil {
+				return err
 			}
-			if len(l.Name) > h.padLen {
+			path := append(slices.Clip(slots), idx)
+			if name := l.Name[h.padLen:]; name != "" {
+				for d, want := range path {
+					if hamtIndex(name, d, h.bits) != want {
+						return malformed(n.c, "HAMT entry %q is not in the slot its hash selects", name)
+					}
+				}
 				mu.Lock()
-				out = append(out, DirEntry{Name: l.Name[h.padLen:], Cid: l.Cid, Tsize: l.Tsize})
+				out = append(out, DirEntry{Name: name, Cid: l.Cid, Tsize: l.Tsize})
 				mu.Unlock()
 				continue
 			}
 			child := l.Cid
-			// A full errgroup runs the function inline; TryGo keeps the
-			// walk going on this goroutine instead of deadlocking.
+			// A full errgroup would run the function inline; TryGo keeps
+			// the walk going on this goroutine instead.
 			sub := func() error {
 				cn, err := getNode(ctx, g, child)
 				if err != nil {
 					return err
 				}
-				return walk(cn, depth+1)
+				return walk(cn, path)
 			}
 			if !eg.TryGo(sub) {
 				if err := sub(); err != nil {
@@ -96,7 +115,7 @@ func readDir(ctx context.Context, g block.Getter, n *node) ([]DirEntry, error) {
 		}
 		return nil
 	}
-	eg.Go(func() error { return walk(n, 0) })
+	eg.Go(func() error { return walk(n, nil) })
 	if err := eg.Wait(); err != nil {
 		return nil, err
 	}
@@ -129,6 +148,20 @@ func newShard(n *node, depth int) (shard, error) {
 		return shard{}, malformed(n.c, "HAMT deeper than its 64-bit hash allows")
 	}
 	return shard{bits: b, padLen: len(fmt.Sprintf("%X", fs.Fanout-1))}, nil
+}
+
+// slot parses the slot index at the start of a HAMT link name. Writers
+// use fixed-width upper-case hex; anything else would be found by a
+// listing but missed by Lookup, so it is refused.
+func (h shard) slot(c cid.Cid, linkName string) (uint64, error) {
+	if len(linkName) < h.padLen {
+		return 0, malformed(c, "HAMT link name %q shorter than its %d-char prefix", linkName, h.padLen)
+	}
+	idx, err := strconv.ParseUint(linkName[:h.padLen], 16, 64)
+	if err != nil || idx>>h.bits != 0 || fmt.Sprintf("%0*X", h.padLen, idx) != linkName[:h.padLen] {
+		return 0, malformed(c, "HAMT link name %q has no valid slot prefix", linkName)
+	}
+	return idx, nil
 }
 
 // hamtIndex is the slot of name at a depth: the murmur3-x64-64 hash of the

@@ -11,6 +11,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/trove-p2p/trove/block"
 	"github.com/trove-p2p/trove/internal/memstore"
+	"github.com/trove-p2p/trove/unixfs/pb"
 )
 
 func TestReadDirAndLookup(t *testing.T) {
@@ -195,5 +196,48 @@ func TestResolve(t *testing.T) {
 		if err != nil || !got.Equals(tc.want) {
 			t.Errorf("Resolve(%q) = %s, %v; want %s", tc.path, got, err, tc.want)
 		}
+	}
+}
+
+// TestHostileHAMT builds shards by hand that no honest writer produces and
+// checks that ReadDir refuses them rather than listing names Lookup could
+// not find.
+func TestHostileHAMT(t *testing.T) {
+	ctx := context.Background()
+	b := newBuilder(t)
+	leaf := b.raw([]byte("x"))
+	shardFS := func(fanout uint64) *pb.FSNode {
+		return &pb.FSNode{Type: pb.THAMTShard, HashType: hamtMurmur3, HasHashType: true, Fanout: fanout, HasFanout: true}
+	}
+	link := func(name string, c cid.Cid) pb.Link { return pb.Link{Cid: c, Name: name, HasName: true} }
+	slotOf := func(name string) string { return fmt.Sprintf("%02X", hamtIndex(name, 0, 8)) }
+	wrong := fmt.Sprintf("%02X", (hamtIndex("a", 0, 8)+1)%256)
+	good := b.pbNode([]pb.Link{link(slotOf("a")+"a", leaf)}, shardFS(256))
+	lettered := "n0" // a name whose slot prefix has a hex letter, so case matters
+	for i := 0; !strings.ContainsAny(slotOf(lettered), "ABCDEF"); i++ {
+		lettered = fmt.Sprint("n", i)
+	}
+	tests := []struct {
+		name string
+		root cid.Cid
+		want error
+	}{
+		{"control", good, nil},
+		{"entry in the wrong slot", b.pbNode([]pb.Link{link(wrong+"a", leaf)}, shardFS(256)), ErrMalformed},
+		{"lower-case prefix", b.pbNode([]pb.Link{link(strings.ToLower(slotOf(lettered))+lettered, leaf)}, shardFS(256)), ErrMalformed},
+		{"non-hex prefix", b.pbNode([]pb.Link{link("G1a", leaf)}, shardFS(256)), ErrMalformed},
+		{"short name", b.pbNode([]pb.Link{link("A", leaf)}, shardFS(256)), ErrMalformed},
+		{"fanout not a power of two", b.pbNode(nil, shardFS(200)), ErrMalformed},
+		{"fanout changes", b.pbNode([]pb.Link{link("00", b.pbNode(nil, shardFS(16)))}, shardFS(256)), ErrMalformed},
+		{"sub-shard is a file", b.pbNode([]pb.Link{link("00", leaf)}, shardFS(256)), ErrMalformed},
+		{"unknown hash", b.pbNode(nil, &pb.FSNode{Type: pb.THAMTShard, HashType: 0x12, HasHashType: true, Fanout: 256, HasFanout: true}), block.ErrUnsupported},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ReadDir(ctx, b.s, tc.root)
+			if tc.want == nil && err != nil || !errors.Is(err, tc.want) {
+				t.Fatalf("ReadDir err = %v, want %v", err, tc.want)
+			}
+		})
 	}
 }
