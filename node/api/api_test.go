@@ -9,6 +9,7 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -1077,5 +1078,38 @@ func TestEndpointPingShutdown(t *testing.T) {
 	}
 	if err := s.Start(); err == nil {
 		t.Error("a closed server restarted")
+	}
+}
+
+func TestUnencodableResults(t *testing.T) {
+	type bad struct{ F float64 }
+	s := startServer(t, Options{}, func(s *Server) {
+		s.Handle("POST /v0/nan", JSONHandler(func(context.Context, struct{}) (bad, error) {
+			return bad{math.NaN()}, nil
+		}))
+		s.Handle("POST /v0/nan-events", EventHandler(func(_ context.Context, _ struct{}, _ io.Reader, emit func(any) error) (bad, error) {
+			if err := emit(progress{1}); err != nil {
+				return bad{}, err
+			}
+			if err := emit(bad{math.Inf(1)}); err == nil {
+				return bad{}, errors.New("unencodable event accepted")
+			}
+			return bad{math.NaN()}, nil
+		}))
+	})
+	c, err := Dial(s.repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var ae *Error
+	err = c.Call(context.Background(), "POST", "/v0/nan", nil, &bad{})
+	if !errors.As(err, &ae) || ae.Status != 500 || ae.Kind != KindInternal {
+		t.Errorf("call: %v", err)
+	}
+	events := 0
+	err = c.Events(context.Background(), Request{Path: "/v0/nan-events"}, func(json.RawMessage) error { events++; return nil }, &bad{})
+	if !errors.As(err, &ae) || ae.Kind != KindInternal || events != 1 {
+		t.Errorf("events: %v after %d events", err, events)
 	}
 }
