@@ -552,3 +552,43 @@ func TestVerifyFlagCatchesCorruption(t *testing.T) {
 		t.Errorf("--verify cat: exit %d, want %d; %s", code, exitCorrupt, errs)
 	}
 }
+
+// TestLayoutFlagsOverrideProfile: only flags the user sets override the
+// profile, composed as Kubo composes them.
+func TestLayoutFlagsOverrideProfile(t *testing.T) {
+	repo := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string // CID of "hello\n", or a prefix ending in '*'
+	}{
+		{nil, "bafkreicysg23kiwv34eg2d7qweipxwosdo2py4ldv42nbauguluen5v6am"},
+		{[]string{"--profile", "unixfs-v0-2015"}, "QmZULkCELmmk5XNfCgTnCyFgAVxBRBXyDHGGMVoLFLiXEN"},
+		// ipfs add --cid-version=1 implies raw leaves.
+		{[]string{"--profile", "unixfs-v0-2015", "--cid-version", "1"}, "bafkreicysg23kiwv34eg2d7qweipxwosdo2py4ldv42nbauguluen5v6am"},
+		{[]string{"--raw-leaves=false"}, "bafybei*"},
+		{[]string{"--hash", "blake3"}, "bafkr4i*"},
+	} {
+		got := strings.TrimSpace(mustTrove(t, repo, strings.NewReader("hello\n"), append([]string{"add", "-q", "-n", "-"}, tc.args...)...))
+		if p, ok := strings.CutSuffix(tc.want, "*"); ok && strings.HasPrefix(got, p) || got == tc.want {
+			continue
+		}
+		t.Errorf("add %v = %s, want %s", tc.args, got, tc.want)
+	}
+
+	// The config's Import.Profile is the default a flag overrides; a
+	// person edits the file by hand.
+	cfg := filepath.Join(repo, "config")
+	raw, _ := os.ReadFile(cfg)
+	edited := strings.Replace(string(raw), `"unixfs-v1-2025"`, `"unixfs-v0-2015"`, 1)
+	if edited == string(raw) {
+		t.Fatalf("config has no default profile to edit:\n%s", raw)
+	}
+	os.WriteFile(cfg, []byte(edited), 0o644)
+	if got := mustTrove(t, repo, strings.NewReader("hello\n"), "add", "-q", "-n", "-"); got != "QmZULkCELmmk5XNfCgTnCyFgAVxBRBXyDHGGMVoLFLiXEN\n" {
+		t.Errorf("config profile ignored: %s", got)
+	}
+	os.WriteFile(cfg, []byte(strings.Replace(edited, `"Import"`, `"Imprt"`, 1)), 0o644)
+	if _, errs, code := trove(t, repo, nil, "repo", "stat"); code == 0 || !strings.Contains(errs, `"Imprt"`) {
+		t.Errorf("typo in config: exit %d, %q should name the field", code, errs)
+	}
+}

@@ -102,11 +102,13 @@ flags override single settings of the profile.`,
 	f.BoolVarP(&o.Wrap, "wrap", "w", false, "wrap everything in one directory")
 	f.BoolVarP(&o.Hidden, "hidden", "H", false, "include files whose name starts with '.'")
 	f.StringVar(&o.Profile, "profile", "", "import profile: unixfs-v1-2025 or unixfs-v0-2015 (default from config)")
-	f.IntVar(&cidVersion, "cid-version", 1, "CID version of the DAG nodes (0 or 1)")
-	f.BoolVar(&rawLeaves, "raw-leaves", true, "store file chunks as raw blocks")
-	f.StringVar(&o.Chunker, "chunker", "", "chunking: size-N (bytes per chunk)")
-	f.IntVar(&maxLinks, "max-links", 0, "most children per file node")
-	f.StringVar(&o.Hash, "hash", "", "hash function: sha2-256 or blake3")
+	// Layout flags default to "whatever the profile says"; only flags the
+	// user actually set override it.
+	f.IntVar(&cidVersion, "cid-version", 0, "CID version of the DAG nodes, 0 or 1 (default from profile)")
+	f.BoolVar(&rawLeaves, "raw-leaves", false, "store file chunks as raw blocks (default from profile)")
+	f.StringVar(&o.Chunker, "chunker", "", "chunking: size-N, N bytes per chunk (default from profile)")
+	f.IntVar(&maxLinks, "max-links", 0, "most children per file node (default from profile)")
+	f.StringVar(&o.Hash, "hash", "", "hash function: sha2-256 or blake3 (default from profile)")
 	f.BoolVar(&progress, "progress", true, "show a progress bar when stderr is a terminal")
 	return cmd
 }
