@@ -59,7 +59,6 @@ type GCResult struct {
 type gcState struct {
 	roots map[string]struct{} // session blocks when the GC began
 	seen  map[string]struct{} // blocks written since it began
-	done  chan struct{}
 }
 
 func (g *gcState) protects(k string) bool {
@@ -83,7 +82,7 @@ func (s *Store) GC(ctx context.Context, o GCOptions) (GCResult, error) {
 	s.gcMu.Lock()
 	defer s.gcMu.Unlock()
 
-	g := &gcState{roots: make(map[string]struct{}), seen: make(map[string]struct{}), done: make(chan struct{})}
+	g := &gcState{roots: make(map[string]struct{}), seen: make(map[string]struct{})}
 	s.mu.Lock()
 	for ss := range s.sessions {
 		for k := range ss.live {
@@ -96,7 +95,6 @@ func (s *Store) GC(ctx context.Context, o GCOptions) (GCResult, error) {
 		s.mu.Lock()
 		s.gc = nil
 		s.mu.Unlock()
-		close(g.done)
 	}()
 
 	var res GCResult
@@ -209,54 +207,45 @@ func (s *Store) sweepChunk(ctx context.Context, g *gcState, chunk [][]byte, res 
 			return err
 		}
 		txn := s.db.NewTransaction(true)
-		var blocks int
-		var bytes int64
-		var del [][]byte
+		type cand struct {
+			mh   []byte
+			size int64
+		}
+		var del []cand
 		for _, mh := range chunk {
 			item, err := txn.Get(blockKey(mh))
 			if errors.Is(err, badger.ErrKeyNotFound) {
 				continue
 			}
+			var size int64
 			if err == nil {
-				err = item.Value(func(v []byte) error { bytes += int64(len(v)); return nil })
+				err = item.Value(func(v []byte) error { size = int64(len(v)); return nil })
 			}
 			if err != nil {
 				txn.Discard()
 				return fmt.Errorf("blockstore: gc: %w", err)
 			}
-			del = append(del, mh)
+			del = append(del, cand{mh, size})
 		}
 		// Check the writers' record only after the reads above: a write
 		// noted later commits later, and then conflicts with them.
 		s.mu.Lock()
 		keep := del[:0]
-		for _, mh := range del {
-			if !g.protects(string(mh)) {
-				keep = append(keep, mh)
+		for _, d := range del {
+			if !g.protects(string(d.mh)) {
+				keep = append(keep, d)
 			}
 		}
 		s.mu.Unlock()
-		for _, mh := range keep {
-			if err := txn.Delete(blockKey(mh)); err != nil {
+		var bytes int64
+		for _, d := range keep {
+			if err := txn.Delete(blockKey(d.mh)); err != nil {
 				txn.Discard()
 				return fmt.Errorf("blockstore: gc: %w", err)
 			}
+			bytes += d.size
 		}
-		blocks = len(keep)
-		if len(keep) != len(del) {
-			// Recount bytes for the kept subset only.
-			bytes = 0
-			for _, mh := range keep {
-				item, err := txn.Get(blockKey(mh))
-				if err == nil {
-					err = item.Value(func(v []byte) error { bytes += int64(len(v)); return nil })
-				}
-				if err != nil {
-					txn.Discard()
-					return fmt.Errorf("blockstore: gc: %w", err)
-				}
-			}
-		}
+		blocks := len(keep)
 		s.gate.RLock()
 		err := txn.Commit()
 		s.gate.RUnlock()

@@ -41,8 +41,9 @@ func dag(t testing.TB, tag string, n, leafSize int) []blk {
 	var out []blk
 	var root pb.Node
 	for i := range n {
-		d := make([]byte, leafSize)
-		copy(d, fmt.Sprintf("%s/leaf/%d/", tag, i))
+		label := fmt.Sprintf("%s/leaf/%d/", tag, i)
+		d := make([]byte, max(leafSize, len(label)))
+		copy(d, label)
 		c := rawCid(t, d)
 		out = append(out, blk{c, d})
 		root.Links = append(root.Links, pb.Link{Cid: c, Tsize: uint64(leafSize), HasTsize: true})
@@ -54,6 +55,21 @@ func dag(t testing.TB, tag string, n, leafSize int) []blk {
 		t.Fatal(err)
 	}
 	return append(out, blk{rc, rd})
+}
+
+// pbRoot builds a dag-pb node linking to links.
+func pbRoot(t testing.TB, links []cid.Cid) blk {
+	t.Helper()
+	var n pb.Node
+	for _, c := range links {
+		n.Links = append(n.Links, pb.Link{Cid: c})
+	}
+	d := n.Marshal()
+	c, err := block.Sum(1, block.CodecDagPB, block.HashSHA256, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return blk{c, d}
 }
 
 func putAll(t testing.TB, p block.Putter, bs []blk) {

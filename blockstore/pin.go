@@ -85,15 +85,21 @@ func decodePin(key, val []byte) (Pin, error) {
 
 // Pin records a pin on c, replacing any earlier pin on the same CID. It does
 // not walk the DAG: the caller guarantees it is present (or uses
-// PinPartial). If a GC is running and c's block was neither written since
-// the GC began nor in an open session, Pin waits for that GC to finish,
-// because the GC may already have decided that the DAG is garbage.
+// PinPartial). If c's block is in an open session (an importer pinning its
+// root before ending its session), Pin never waits: the session keeps the
+// DAG alive through any GC until the pin exists. Otherwise Pin waits for a
+// running GC to finish, because that GC may already have judged the DAG to
+// be garbage, and holds off new ones until the pin is written.
 func (s *Store) Pin(ctx context.Context, c cid.Cid, o PinOptions) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if o.Kind >= numPinKinds {
 		return fmt.Errorf("blockstore: pin %s: unknown kind %d", c, o.Kind)
 	}
-	if err := s.waitUnprotectedGC(ctx, c.Hash()); err != nil {
-		return err
+	if !s.inSession(c.Hash()) {
+		s.gcMu.Lock()
+		defer s.gcMu.Unlock()
 	}
 	s.gate.RLock()
 	defer s.gate.RUnlock()
@@ -104,22 +110,16 @@ func (s *Store) Pin(ctx context.Context, c cid.Cid, o PinOptions) error {
 	return nil
 }
 
-// waitUnprotectedGC returns once pinning mh cannot race a running GC.
-func (s *Store) waitUnprotectedGC(ctx context.Context, mh []byte) error {
-	for {
-		s.mu.Lock()
-		g := s.gc
-		if g == nil || g.protects(string(mh)) {
-			s.mu.Unlock()
-			return nil
-		}
-		s.mu.Unlock()
-		select {
-		case <-g.done:
-		case <-ctx.Done():
-			return ctx.Err()
+// inSession reports whether mh was written through a session still open.
+func (s *Store) inSession(mh []byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ss := range s.sessions {
+		if _, ok := ss.live[string(mh)]; ok {
+			return true
 		}
 	}
+	return false
 }
 
 // Unpin removes the pin on c, or returns an error wrapping
