@@ -3,9 +3,11 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/ipfs/go-cid"
@@ -151,7 +153,7 @@ func (k *Kinds) fromEnvelope(env envelope, status int) *Error {
 	if msg == "" {
 		msg = kind
 		if status != 0 {
-			msg = http.StatusText(status)
+			msg = strings.TrimSpace(fmt.Sprintf("%d %s (%s)", status, http.StatusText(status), kind))
 		}
 	}
 	return &Error{Kind: kind, Message: msg, Status: status, sentinels: k.sentinels(kind)}

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -74,6 +76,28 @@ func FuzzReadEvents(f *testing.F) {
 		}
 		if events > bytes.Count(data, []byte("{")) {
 			t.Fatalf("%d events from %q", events, data)
+		}
+	})
+}
+
+// FuzzDecodeError: whatever a non-2xx response holds (our envelope, a
+// proxy's HTML, garbage), the client must produce an *Error with a kind and
+// a message, since the CLI derives its exit code and output from them.
+func FuzzDecodeError(f *testing.F) {
+	f.Add(404, []byte(`{"error":"block x: not found","kind":"not_found"}`))
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		if status < 100 || status > 999 {
+			status = 500
+		}
+		c := &Client{kinds: DefaultKinds()}
+		resp := &http.Response{StatusCode: status, Status: http.StatusText(status), Body: io.NopCloser(bytes.NewReader(body))}
+		err := c.decodeError(resp)
+		var ae *Error
+		if !errors.As(err, &ae) {
+			t.Fatalf("%T is not *Error", err)
+		}
+		if ae.Kind == "" || ae.Message == "" || ae.Status != status {
+			t.Fatalf("incomplete error %+v", ae)
 		}
 	})
 }
