@@ -293,6 +293,23 @@ func TestVectorTree(t *testing.T) {
 			if len(got) != n {
 				t.Errorf("reported %d entries, want %d: %v", len(got), n, got)
 			}
+
+			// -w: the same entries, plus a wrapper holding "tree".
+			sink := newMemSink()
+			wrapped := map[string]string{}
+			w, err := ImportPath(context.Background(), root, paramSet(t, set), DirOptions{Wrap: true}, sink, func(ev Event) {
+				wrapped[ev.Path] = ev.Cid.String()
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if wrapped["tree"] != want["tree"] || wrapped[""] != w.Cid.String() || len(wrapped) != n+1 {
+				t.Errorf("wrapped events %v", wrapped)
+			}
+			wn, err := pb.Unmarshal(sink.get(t, w.Cid))
+			if err != nil || len(wn.Links) != 1 || wn.Links[0].Name != "tree" || wn.Links[0].Cid.String() != want["tree"] {
+				t.Errorf("wrapper %+v, %v", wn, err)
+			}
 		})
 	}
 }
