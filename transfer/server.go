@@ -440,7 +440,9 @@ func (ss *srvStream) writeLoop() error {
 	}
 	for {
 		ss.mu.Lock()
-		for !ss.dead && len(ss.ctrl) == 0 && len(ss.active) == 0 && !ss.readDone {
+		// Without credit only replies that carry no block may go out,
+		// so a stalled requester still hears DONE, TOO_MANY and HAVE.
+		for !ss.dead && len(ss.ctrl) == 0 && ss.runnable() < 0 && !(ss.readDone && len(ss.active) == 0) {
 			ss.cond.Wait()
 		}
 		if ss.dead {
@@ -469,7 +471,7 @@ func (ss *srvStream) writeLoop() error {
 			ss.mu.Unlock()
 			return bw.Flush()
 		}
-		ss.rr = (ss.rr + 1) % len(ss.active)
+		ss.rr = ss.runnable()
 		r := ss.active[ss.rr]
 		cancelled := r.cancelled
 		ss.mu.Unlock()
@@ -511,17 +513,24 @@ func (ss *srvStream) writeLoop() error {
 	}
 }
 
-// spend waits for flow-control credit and both token buckets before a
+// runnable picks the next request to serve, round-robin after the last
+// one, or -1. Called with ss.mu held.
+func (ss *srvStream) runnable() int {
+	for k := 1; k <= len(ss.active); k++ {
+		i := (ss.rr + k) % len(ss.active)
+		r := ss.active[i]
+		if ss.credit > 0 || !r.needsCredit() {
+			return i
+		}
+	}
+	return -1
+}
+
+// spend takes flow-control credit (runnable checked there is some; only
+// this goroutine spends it) and waits for both token buckets before a
 // block of n bytes goes out.
 func (ss *srvStream) spend(n int) error {
 	ss.mu.Lock()
-	for ss.credit <= 0 && !ss.dead {
-		ss.cond.Wait()
-	}
-	if ss.dead {
-		ss.mu.Unlock()
-		return context.Canceled
-	}
 	ss.credit -= int64(n)
 	ss.mu.Unlock()
 	if n == 0 {
@@ -539,6 +548,17 @@ type srvReq struct {
 	cancelled bool
 	next      int // Want: index of the next CID
 	dag       *dagWalk
+}
+
+// needsCredit reports whether r's next step may send a block.
+func (r *srvReq) needsCredit() bool {
+	switch {
+	case r.cancelled, r.m.Type == MsgHave:
+		return false
+	case r.m.Type == MsgWant:
+		return r.next < len(r.m.CIDs)
+	}
+	return true
 }
 
 // step produces the next message(s) of r and reports whether r is done.
