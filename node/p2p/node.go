@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"sync"
@@ -66,7 +65,8 @@ type Node struct {
 
 // New starts a node: it listens, starts the DHT, and in the background dials
 // bootstrap and saved peers and runs the reprovide and peerstore loops. It
-// does not wait for any peer; call Bootstrap to wait.
+// does not wait for any peer; call Bootstrap to wait. ctx only cancels the
+// start itself; the node runs until Close.
 func New(ctx context.Context, o Options) (_ *Node, err error) {
 	if o.Identity == nil {
 		return nil, errors.New("p2p: Options.Identity is required")
@@ -98,7 +98,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	}
 	log := o.Logger
 	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		log = slog.New(slog.DiscardHandler)
 	}
 
 	n := &Node{
@@ -113,15 +113,22 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		}
 	}()
 
-	hopts, err := n.hostOptions()
+	if err := checkPortsFree(o.ListenAddrs); err != nil {
+		return nil, err
+	}
+	hopts, release, err := n.hostOptions()
 	if err != nil {
 		return nil, err
 	}
 	n.host, err = libp2p.New(hopts...)
 	if err != nil {
+		release()
 		return nil, fmt.Errorf("p2p: starting host: %w", err)
 	}
 	close(n.hostReady)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	n.log = log.With("peer", n.host.ID().String())
 
 	n.public, err = publicDHT(o.PrivateAddrs, n.host)
@@ -196,7 +203,9 @@ func dhtMode(s string) (dht.ModeOpt, error) {
 	return 0, fmt.Errorf("p2p: unknown DHTMode %q (want auto, server or client)", s)
 }
 
-func (n *Node) hostOptions() ([]libp2p.Option, error) {
+// hostOptions builds the libp2p options. release frees the resource and
+// connection managers if the host never takes ownership of them.
+func (n *Node) hostOptions() (_ []libp2p.Option, release func(), _ error) {
 	o := n.opts
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
@@ -212,18 +221,22 @@ func (n *Node) hostOptions() ([]libp2p.Option, error) {
 	} else {
 		str, err := rcmgr.NewStatsTraceReporter()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		rmOpts = append(rmOpts, rcmgr.WithTraceReporter(str))
 	}
 	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(concrete), rmOpts...)
 	if err != nil {
-		return nil, fmt.Errorf("p2p: resource manager: %w", err)
+		return nil, nil, fmt.Errorf("p2p: resource manager: %w", err)
 	}
 	cm, err := connmgr.NewConnManager(o.ConnMgrLow, o.ConnMgrHigh, connmgr.WithGracePeriod(DefaultConnMgrGrace))
 	if err != nil {
 		rm.Close()
-		return nil, fmt.Errorf("p2p: connection manager: %w", err)
+		return nil, nil, fmt.Errorf("p2p: connection manager: %w", err)
+	}
+	release = func() {
+		cm.Close()
+		rm.Close()
 	}
 
 	opts := []libp2p.Option{
@@ -259,7 +272,7 @@ func (n *Node) hostOptions() ([]libp2p.Option, error) {
 	if o.HolePunching {
 		opts = append(opts, libp2p.EnableHolePunching())
 	}
-	return opts, nil
+	return opts, release, nil
 }
 
 // relayCandidates feeds AutoRelay with the peers we are connected to; it

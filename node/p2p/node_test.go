@@ -12,6 +12,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -35,6 +36,33 @@ func TestNewRejectsBadOptions(t *testing.T) {
 				t.Fatal("New accepted bad options")
 			}
 		})
+	}
+}
+
+func TestNewFailsCleanly(t *testing.T) {
+	a := startNode(t, testOptions(t))
+	o := testOptions(t)
+	o.ListenAddrs = a.Host().Addrs() // already bound by a
+	if n, err := New(context.Background(), o); err == nil {
+		n.Close()
+		t.Fatal("New succeeded on a port in use")
+	}
+	// Only TCP is wired in, so libp2p itself refuses a QUIC address; the
+	// managers built for it must be released (the race detector and the
+	// goroutine count in -count=N runs would show a leak).
+	o = testOptions(t)
+	o.ListenAddrs = []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/udp/0/quic-v1")}
+	if n, err := New(context.Background(), o); err == nil {
+		n.Close()
+		t.Fatal("New succeeded with only a QUIC listen address")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if n, err := New(ctx, testOptions(t)); !errors.Is(err, context.Canceled) {
+		if n != nil {
+			n.Close()
+		}
+		t.Fatalf("New with cancelled ctx = %v", err)
 	}
 }
 
