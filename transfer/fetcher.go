@@ -69,8 +69,9 @@ type FetchOptions struct {
 	DownloadRate float64
 	// Sched tunes the scheduler.
 	Sched SchedConfig
-	// OnProgress, if set, is called from the transfer's goroutine every
-	// ProgressInterval and once at the end; it must not block.
+	// OnProgress, if set, is called every ProgressInterval and once at
+	// the end (with Done set), from one goroutine per transfer; it must
+	// not block.
 	OnProgress func(Progress)
 	// ProgressInterval defaults to 250ms.
 	ProgressInterval time.Duration
@@ -307,7 +308,35 @@ func (f *Fetcher) start(ctx context.Context, root cid.Cid, hints []peer.AddrInfo
 	f.mu.Unlock()
 	t.discoverDone = make(chan struct{})
 	go t.discover(hints)
+	t.meterStop, t.meterDone = make(chan struct{}), make(chan struct{})
+	go t.meter()
 	return t
+}
+
+// meter keeps the transfer's recent rate and reports progress until the
+// transfer ends.
+func (t *transfer) meter() {
+	defer close(t.meterDone)
+	tick := time.NewTicker(t.f.opts.ProgressInterval)
+	defer tick.Stop()
+	last, lastAt := int64(0), time.Now()
+	for {
+		select {
+		case <-t.meterStop:
+			return
+		case now := <-tick.C:
+			b := t.bytes.Load()
+			r := float64(b-last) / now.Sub(lastAt).Seconds()
+			if old := math.Float64frombits(t.rate.Load()); old > 0 {
+				r = 0.7*old + 0.3*r
+			}
+			t.rate.Store(math.Float64bits(r))
+			last, lastAt = b, now
+			if cb := t.f.opts.OnProgress; cb != nil {
+				cb(t.snapshot())
+			}
+		}
+	}
 }
 
 // transfer is one Fetch (or one BlockGetter's background fetch).
@@ -328,6 +357,8 @@ type transfer struct {
 	rate  atomic.Uint64 // float64 bits
 	npeer atomic.Int32
 
+	meterStop, meterDone chan struct{}
+
 	mu        sync.Mutex
 	known     map[peer.ID]bool
 	sessions  []*session // providers confirmed so far, for on-demand gets
@@ -344,6 +375,9 @@ func (t *transfer) stop() {
 }
 
 func (t *transfer) finish(err error) error {
+	// Stop the meter first so the final report is the last call.
+	close(t.meterStop)
+	<-t.meterDone
 	t.mu.Lock()
 	t.done, t.err = true, err
 	t.mu.Unlock()

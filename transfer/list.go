@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -140,9 +139,6 @@ func (t *transfer) fetchList(refs []blockRef) error {
 	runs := map[*run]struct{}{}
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	lastProgress := time.Now()
-	var lastBytes int64
-	lastRate := time.Now()
 
 	// stopRun cancels a run the coordinator no longer wants (its span
 	// is done, or was stolen) and takes it off the books at once, so the
@@ -250,20 +246,6 @@ func (t *transfer) fetchList(refs []blockRef) error {
 		case <-tick.C:
 			for _, p := range peers {
 				p.sample(now)
-			}
-			if d := now.Sub(lastRate); d >= time.Second/2 {
-				b := t.bytes.Load()
-				r := float64(b-lastBytes) / d.Seconds()
-				old := math.Float64frombits(t.rate.Load())
-				if old > 0 {
-					r = 0.5*old + 0.5*r
-				}
-				t.rate.Store(math.Float64bits(r))
-				lastBytes, lastRate = b, now
-			}
-			if cb := t.f.opts.OnProgress; cb != nil && now.Sub(lastProgress) >= t.f.opts.ProgressInterval {
-				lastProgress = now
-				cb(t.snapshot())
 			}
 		}
 	}
