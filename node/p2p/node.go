@@ -162,6 +162,9 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		dht.BootstrapPeersFunc(n.bootstrapPeers),
 	}
 	dopts = append(dopts, dhtAddrOptions(n.public)...)
+	if o.DHTDatastore != nil {
+		dopts = append(dopts, dht.Datastore(o.DHTDatastore))
+	}
 	n.dht, err = dht.New(n.host, dopts...)
 	if err != nil {
 		return nil, fmt.Errorf("p2p: starting DHT: %w", err)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -193,6 +195,37 @@ func TestPeerstorePersistence(t *testing.T) {
 	ln := startNode(t, lone)
 	if err := ln.Bootstrap(ctx); err != nil {
 		t.Fatalf("bootstrap with nothing to dial: %v", err)
+	}
+}
+
+func TestDHTDatastoreKeepsRecords(t *testing.T) {
+	store := dssync.MutexWrap(ds.NewMapDatastore())
+	so := testOptions(t)
+	so.DHTDatastore = store
+	s, err := New(context.Background(), so)
+	if err != nil {
+		t.Fatal(err)
+	}
+	po := testOptions(t)
+	po.Bootstrap = []peer.AddrInfo{s.AddrInfo()}
+	p := startNode(t, po)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Bootstrap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := randomCID(t)
+	if err := p.Provide(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	// The server files ADD_PROVIDER asynchronously after acknowledging it.
+	waitFor(t, 5*time.Second, "server to store the record", func() bool { return holdsRecord(t, s, c) })
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := startNode(t, so)
+	if !holdsRecord(t, s2, c) {
+		t.Fatal("record lost across restart despite DHTDatastore")
 	}
 }
 

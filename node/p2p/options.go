@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -139,6 +140,12 @@ type Options struct {
 	// PeerstoreSaveInterval is how often the file is rewritten. Zero means
 	// DefaultPeerstoreSaveInterval.
 	PeerstoreSaveInterval time.Duration
+
+	// DHTDatastore holds the provider records this node stores for others
+	// as a DHT server. Nil keeps them in memory: they are lost on restart
+	// and come back as their providers reprovide (within 12 h by default).
+	// The caller owns it: Close does not close it.
+	DHTDatastore ds.Batching
 
 	// Roots returns the CIDs to re-announce each reprovide round (the node
 	// passes its pinned roots). Nil means nothing is reprovided.
