@@ -333,19 +333,21 @@ func (n *Node) spawn(f func(ctx context.Context)) bool {
 // there were peers to dial and none answered. New already calls it in the
 // background; call it to wait until the node has joined.
 func (n *Node) Bootstrap(ctx context.Context) error {
-	cands := n.bootstrapPeers()
+	var cands []peer.AddrInfo
+	for _, p := range n.bootstrapPeers() {
+		if p.ID != n.host.ID() {
+			cands = append(cands, p)
+		}
+	}
 	if len(cands) > 0 {
 		var mu sync.Mutex
 		var ok int
 		var firstErr error
-		g, gctx := errgroup.WithContext(ctx)
+		var g errgroup.Group
 		g.SetLimit(16)
 		for _, p := range cands {
-			if p.ID == n.host.ID() {
-				continue
-			}
 			g.Go(func() error {
-				cctx, cancel := context.WithTimeout(gctx, connectTimeout)
+				cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 				defer cancel()
 				err := n.host.Connect(cctx, p)
 				mu.Lock()
@@ -359,7 +361,7 @@ func (n *Node) Bootstrap(ctx context.Context) error {
 			})
 		}
 		g.Wait()
-		if ok == 0 && firstErr != nil {
+		if ok == 0 {
 			return fmt.Errorf("p2p: no bootstrap peer reachable (%d tried): %w", len(cands), firstErr)
 		}
 	}
