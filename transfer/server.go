@@ -431,7 +431,11 @@ func (ss *srvStream) writeLoop() error {
 			m.Data = nil
 		}
 		buf = AppendFrameHeader(buf[:0], m, len(data))
-		ss.st.SetWriteDeadline(time.Now().Add(ss.s.opts.WriteTimeout))
+		now := time.Now()
+		ss.st.SetWriteDeadline(now.Add(ss.s.opts.WriteTimeout))
+		// Serving is activity too: a requester on a slow link may not
+		// need to send anything for longer than IdleTimeout.
+		ss.st.SetReadDeadline(now.Add(ss.s.opts.IdleTimeout))
 		if _, err := bw.Write(buf); err != nil {
 			return err
 		}

@@ -263,3 +263,43 @@ func TestServerSetLimits(t *testing.T) {
 		t.Fatalf("uncapped fetch took %v; SetLimits had no effect", d)
 	}
 }
+
+// Two downloaders sharing one seeder's global cap get about equal shares:
+// each stream takes one block per turn from the shared bucket.
+func TestServerFairBetweenPeers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s := newSeeder(t, ServerOptions{GlobalRate: 4 << 20})
+	data := randomBytes(t, 8<<20)
+	root, _ := buildFile(t, data, 128<<10, 174, s.store)
+	var fs []*Fetcher
+	for range 2 {
+		fs = append(fs, NewFetcher(newHost(t), memstore.New(), FetchOptions{}))
+	}
+	// Run both for a second, then compare what each received.
+	ctx1, stop := context.WithTimeout(ctx, time.Second)
+	defer stop()
+	done := make(chan error, 2)
+	for _, f := range fs {
+		go func() { done <- f.Fetch(ctx1, root, addrInfo(s.h)) }()
+	}
+	<-done
+	<-done
+	served := s.srv.Served()
+	if len(served) != 2 {
+		t.Fatalf("served %v", served)
+	}
+	var a, b int64
+	for _, f := range fs {
+		n := served[f.h.ID()]
+		if a == 0 {
+			a = n
+		} else {
+			b = n
+		}
+	}
+	t.Logf("shares: %d and %d bytes", a, b)
+	if a == 0 || b == 0 || max(a, b) > 2*min(a, b) {
+		t.Fatalf("unfair shares: %d and %d bytes", a, b)
+	}
+}
