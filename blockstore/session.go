@@ -76,7 +76,7 @@ func (ss *Session) Put(ctx context.Context, c cid.Cid, data []byte) error {
 	if err != nil {
 		return mapErr(c, err)
 	}
-	return nil
+	return s.wrote(len(data))
 }
 
 // Batch accumulates block writes for import. Put hands data to Badger in
@@ -176,6 +176,7 @@ func (b *Batch) Put(ctx context.Context, c cid.Cid, data []byte) error {
 // a new one.
 func (b *Batch) flush() {
 	txn := b.txn
+	n := b.pending
 	b.txn = b.s.db.NewTransaction(true)
 	b.pending = 0
 	b.sem <- struct{}{}
@@ -183,6 +184,9 @@ func (b *Batch) flush() {
 	b.s.gate.RLock()
 	txn.CommitWith(func(err error) {
 		b.s.gate.RUnlock()
+		if err == nil {
+			err = b.s.wrote(n)
+		}
 		b.setErr(err)
 		<-b.sem
 		b.wg.Done()

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -47,6 +48,9 @@ const (
 	defaultBlockCacheSize   = 16 << 20
 	defaultBatchBytes       = 16 << 20
 	defaultBatchInflight    = 2
+	// trimEvery is how many written bytes trigger a sync plus release of
+	// mapped value-log pages (see releaseMappedPages).
+	trimEvery = 32 << 20
 )
 
 // Options configures Open. The zero value is a sensible, quiet,
@@ -101,6 +105,12 @@ type Store struct {
 	gc       *gcState
 
 	gcMu sync.Mutex // one GC at a time
+
+	// unsynced counts bytes written since the last trim; trimming is
+	// a sync followed by releaseMappedPages, and keeps RSS flat during
+	// long imports. trimming makes sure one writer does it at a time.
+	unsynced atomic.Int64
+	trimming atomic.Bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -174,12 +184,26 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// Sync makes every write that has returned durable.
+// Sync makes every write that has returned durable, and lets the kernel
+// drop the now-clean value-log pages from this process's memory.
 func (s *Store) Sync() error {
+	s.unsynced.Store(0)
 	if err := s.db.Sync(); err != nil {
 		return fmt.Errorf("blockstore: sync: %w", err)
 	}
+	releaseMappedPages(s.db.Opts().ValueDir)
 	return nil
+}
+
+// wrote accounts n written bytes and, every trimEvery bytes, syncs and
+// releases mapped pages in the caller's goroutine. Without it RSS grows by
+// every byte imported; with it, by at most about trimEvery.
+func (s *Store) wrote(n int) error {
+	if s.unsynced.Add(int64(n)) < trimEvery || !s.trimming.CompareAndSwap(false, true) {
+		return nil
+	}
+	defer s.trimming.Store(false)
+	return s.Sync()
 }
 
 func blockKey(mh []byte) []byte {

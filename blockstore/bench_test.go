@@ -1,0 +1,122 @@
+package blockstore
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-multihash"
+	"github.com/trove-p2p/trove/block"
+)
+
+// benchOpBytes is what one benchmark iteration imports: enough to cross
+// several memtables and value-log files, small enough for a loaded machine.
+const benchOpBytes = 64 << 20
+
+// benchCid names the n-th benchmark block without hashing its bytes: the
+// store trusts its input, and hashing is block.Sum's benchmark, not ours.
+func benchCid(n uint64) cid.Cid {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], n)
+	d := sha256.Sum256(b[:])
+	mh, _ := multihash.Encode(d[:], multihash.SHA2_256)
+	return cid.NewCidV1(block.CodecRaw, mh)
+}
+
+type benchConfig struct {
+	name string
+	opts Options
+}
+
+func benchConfigs() []benchConfig {
+	quiet := func(o *badger.Options) { o.Logger = badgerLogger{} }
+	return []benchConfig{
+		{"chosen", Options{}},
+		{"badger-defaults", Options{Tune: func(o *badger.Options) {
+			*o = badger.DefaultOptions(o.Dir)
+			quiet(o)
+		}}},
+		{"vlog-mt64x5", Options{Tune: func(o *badger.Options) {
+			o.MemTableSize, o.NumMemtables = 64<<20, 5
+		}}},
+		{"vlog-mt8", Options{MemTableSize: 8 << 20}},
+		{"vlog-batch4M", Options{BatchBytes: 4 << 20}},
+		{"vlog-batch64M", Options{BatchBytes: 64 << 20}},
+		{"vlog-file1G", Options{ValueLogFileSize: 1<<30 - 1}},
+	}
+}
+
+// BenchmarkBatchPut imports benchOpBytes per iteration through a Batch and
+// commits it (with fsync). Compare with BenchmarkRawWrite, the disk's limit
+// for the same bytes. Select a configuration with -bench
+// 'BatchPut/chosen'.
+func BenchmarkBatchPut(b *testing.B) {
+	for _, size := range []int{1 << 20, 256 << 10} {
+		data := make([]byte, size)
+		rand.Read(data)
+		for _, cfg := range benchConfigs() {
+			b.Run(cfg.name+"/"+sizeName(size), func(b *testing.B) {
+				s, err := Open(b.TempDir(), cfg.opts)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				ctx := context.Background()
+				var n uint64
+				b.SetBytes(benchOpBytes)
+				for b.Loop() {
+					bt := s.NewBatch()
+					for range benchOpBytes / size {
+						n++
+						if err := bt.Put(ctx, benchCid(n), data); err != nil {
+							b.Fatal(err)
+						}
+					}
+					if err := bt.Commit(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkRawWrite writes the same bytes to one file sequentially and
+// fsyncs: the ceiling for BenchmarkBatchPut on this disk.
+func BenchmarkRawWrite(b *testing.B) {
+	for _, size := range []int{1 << 20, 256 << 10} {
+		data := make([]byte, size)
+		rand.Read(data)
+		b.Run(sizeName(size), func(b *testing.B) {
+			f, err := os.Create(filepath.Join(b.TempDir(), "raw"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			b.SetBytes(benchOpBytes)
+			for b.Loop() {
+				for range benchOpBytes / size {
+					if _, err := f.Write(data); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := f.Sync(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func sizeName(n int) string {
+	if n >= 1<<20 {
+		return "1MiB"
+	}
+	return "256KiB"
+}

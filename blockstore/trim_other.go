@@ -1,0 +1,7 @@
+//go:build !linux
+
+package blockstore
+
+// releaseMappedPages is Linux-specific; elsewhere the kernel's own page
+// reclaim is all there is.
+func releaseMappedPages(dir string) {}
