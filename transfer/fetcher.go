@@ -409,8 +409,10 @@ func (t *transfer) discover(hints []peer.AddrInfo) {
 	var g errgroup.Group
 	g.SetLimit(8)
 	try := func(ai peer.AddrInfo) {
+		// Only confirmed providers count against MaxProviders: a node
+		// connected to a hundred DHT peers must still reach its hints.
 		t.mu.Lock()
-		if t.known[ai.ID] || len(t.known) >= t.f.opts.MaxProviders || ai.ID == t.f.h.ID() {
+		if t.known[ai.ID] || len(t.sessions) >= t.f.opts.MaxProviders || ai.ID == t.f.h.ID() {
 			t.mu.Unlock()
 			return
 		}
@@ -429,6 +431,10 @@ func (t *transfer) discover(hints []peer.AddrInfo) {
 				return nil
 			}
 			t.mu.Lock()
+			if len(t.sessions) >= t.f.opts.MaxProviders {
+				t.mu.Unlock()
+				return nil
+			}
 			t.sessions = append(t.sessions, s)
 			close(t.peerReady)
 			t.peerReady = make(chan struct{})
