@@ -352,3 +352,35 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Fatalf("metric %s not registered", name)
 	return 0
 }
+
+// A reader jumping to the end of a file gets its block long before the
+// background fetch would have reached it: on-demand gets are served ahead
+// of bulk spans.
+func TestBlockGetterPrioritises(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s := newSeeder(t, ServerOptions{PeerRate: 2 << 20})
+	data := randomBytes(t, 2<<20) // a second at the cap
+	root, leaves := buildFile(t, data, 128<<10, 174, s.store)
+	f := NewFetcher(newHost(t), memstore.New(), FetchOptions{SpanBytes: 512 << 10})
+	g := f.Getter(ctx, root, addrInfo(s.h))
+	defer g.Close()
+	if _, err := g.Get(ctx, root); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	last := leaves[len(leaves)-1]
+	b, err := g.Get(ctx, last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b, data[len(data)-len(b):]) {
+		t.Fatal("last leaf has wrong bytes")
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Fatalf("last leaf took %v; on-demand get waited behind the bulk fetch", d)
+	}
+	if err := g.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
