@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
@@ -336,5 +338,34 @@ func TestVerifying(t *testing.T) {
 	}
 	if _, err := sv.Get(ctx, gc); err != nil {
 		t.Fatalf("Options.Verify Get of good block = %v", err)
+	}
+}
+
+type logRecorder struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (r *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (r *logRecorder) Handle(_ context.Context, rec slog.Record) error {
+	r.mu.Lock()
+	r.msgs = append(r.msgs, rec.Message)
+	r.mu.Unlock()
+	return nil
+}
+func (r *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return r }
+func (r *logRecorder) WithGroup(string) slog.Handler      { return r }
+
+// Badger's chatter goes to the configured slog logger, not to stderr.
+func TestBadgerLogsToSlog(t *testing.T) {
+	rec := &logRecorder{}
+	s := openT(t, t.TempDir(), Options{Logger: slog.New(rec)})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if !slices.ContainsFunc(rec.msgs, func(m string) bool { return strings.HasPrefix(m, "badger: ") }) {
+		t.Fatalf("no badger messages reached slog: %q", rec.msgs)
 	}
 }
