@@ -369,3 +369,24 @@ func TestBadgerLogsToSlog(t *testing.T) {
 		t.Fatalf("no badger messages reached slog: %q", rec.msgs)
 	}
 }
+
+func TestUseAfterClose(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := []byte("late")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close = %v", err)
+	}
+	if err := s.Put(ctx, rawCid(t, d), d); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Put after Close = %v, want ErrClosed", err)
+	}
+	if _, err := s.Get(ctx, rawCid(t, d)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Get after Close = %v, want ErrClosed", err)
+	}
+}
