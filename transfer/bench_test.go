@@ -20,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/trove-p2p/trove/block"
+	"github.com/trove-p2p/trove/blockstore"
 	"github.com/trove-p2p/trove/internal/memstore"
 )
 
@@ -140,6 +141,8 @@ func startSeederProcess(b *testing.B) (cid.Cid, peer.AddrInfo) {
 // BenchmarkOneSource fetches a TROVE_BENCH_MB file from a seeder in a
 // separate process and, in the same run, measures a raw Noise+yamux
 // stream between the same two hosts: the limit to compare against.
+// TROVE_BENCH_STORE picks the downloader's store: mem (default), badger
+// (on a temp dir) or sink (keeps only inner nodes: protocol cost alone).
 func BenchmarkOneSource(b *testing.B) {
 	size, _ := benchSize()
 	root, ai := startSeederProcess(b)
@@ -157,8 +160,16 @@ func BenchmarkOneSource(b *testing.B) {
 	var best float64
 	for b.Loop() {
 		var st Store = memstore.New()
-		if os.Getenv("TROVE_BENCH_STORE") == "sink" {
+		switch os.Getenv("TROVE_BENCH_STORE") {
+		case "sink":
 			st = newSinkStore()
+		case "badger":
+			bs, err := blockstore.Open(b.TempDir(), blockstore.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer bs.Close()
+			st = bs
 		}
 		f := NewFetcher(h, st, FetchOptions{})
 		start := time.Now()
