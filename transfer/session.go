@@ -202,11 +202,11 @@ func (s *session) dispatch(m Message) error {
 	default:
 		return fmt.Errorf("%w: unexpected message type 0x%02x", ErrMisbehaved, m.Type)
 	}
+	// The call stays registered until its DONE has been checked and
+	// delivered: if anything fails first, readLoop's cleanup must still
+	// find it and close its channel.
 	s.mu.Lock()
 	c := s.calls[m.ID]
-	if c != nil && m.Type == MsgDone {
-		delete(s.calls, m.ID)
-	}
 	s.mu.Unlock()
 	if c == nil {
 		return fmt.Errorf("%w: response to unknown request %d", ErrMisbehaved, m.ID)
@@ -237,6 +237,11 @@ func (s *session) dispatch(m Message) error {
 			return err
 		}
 	}
+	if m.Type == MsgDone && m.Status == StatusOK && c.typ == MsgWant && len(c.expect) > 0 {
+		// A want is answered block by block; ending it early would leave
+		// the requester asking again forever.
+		return fmt.Errorf("%w: want %d ended with %d blocks unanswered", ErrMisbehaved, m.ID, len(c.expect))
+	}
 	select {
 	case c.ch <- m:
 	case <-c.gone:
@@ -245,6 +250,9 @@ func (s *session) dispatch(m Message) error {
 		}
 	}
 	if m.Type == MsgDone {
+		s.mu.Lock()
+		delete(s.calls, m.ID)
+		s.mu.Unlock()
 		close(c.ch)
 	}
 	return nil

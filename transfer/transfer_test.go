@@ -179,7 +179,7 @@ func TestFetchSeederKilled(t *testing.T) {
 }
 
 // evilHandler speaks the protocol but answers every want with a valid
-// block nobody asked for.
+// block nobody asked for, or (bogus undefined) with an early DONE.
 func evilHandler(h host.Host, bogus cid.Cid, bogusData []byte) {
 	h.SetStreamHandler(ProtocolID, func(st network.Stream) {
 		defer st.Close()
@@ -203,7 +203,11 @@ func evilHandler(h host.Host, bogus cid.Cid, bogusData []byte) {
 				out = AppendFrame(out, &Message{Type: MsgHaveResp, ID: m.ID, Bits: bits})
 				out = AppendFrame(out, &Message{Type: MsgDone, ID: m.ID})
 			case MsgWant:
-				out = AppendFrame(out, &Message{Type: MsgBlock, ID: m.ID, CID: bogus, Data: bogusData})
+				if bogus.Defined() {
+					out = AppendFrame(out, &Message{Type: MsgBlock, ID: m.ID, CID: bogus, Data: bogusData})
+				} else {
+					out = AppendFrame(out, &Message{Type: MsgDone, ID: m.ID})
+				}
 			}
 			if _, err := st.Write(out); err != nil {
 				return
@@ -225,25 +229,33 @@ func TestFetchBansCorruptAndUnrequested(t *testing.T) {
 	other := randomBytes(t, 1000)
 	otherCID, _ := buildFile(t, other, 4096, 2, memstore.New())
 	evilHandler(evil, otherCID, other)
+	liar := newHost(t) // claims to have everything, answers wants with DONE
+	evilHandler(liar, cid.Undef, nil)
 
 	local := memstore.New()
 	reg := prometheus.NewRegistry()
 	f := NewFetcher(newHost(t), local, FetchOptions{SpanBytes: 512 << 10, Registerer: reg})
-	if err := f.Fetch(ctx, root, addrInfo(honest.h), addrInfo(corrupt.h), addrInfo(evil)); err != nil {
+	start := time.Now()
+	if err := f.Fetch(ctx, root, addrInfo(honest.h), addrInfo(corrupt.h), addrInfo(evil), addrInfo(liar)); err != nil {
 		t.Fatal(err)
+	}
+	// 4 MiB at the honest peer's 4 MiB/s: detection must be immediate,
+	// not wait for the 15 s request timeout.
+	if el := time.Since(start); el > 8*time.Second {
+		t.Errorf("fetch took %v: misbehaviour detected by timeout, not at once", el)
 	}
 	checkFile(t, local, leaves, data)
 	for _, tc := range []struct {
 		name string
 		id   peer.ID
 		ban  bool
-	}{{"honest", honest.h.ID(), false}, {"corrupt", corrupt.h.ID(), true}, {"unrequested", evil.ID(), true}} {
+	}{{"honest", honest.h.ID(), false}, {"corrupt", corrupt.h.ID(), true}, {"unrequested", evil.ID(), true}, {"early done", liar.ID(), true}} {
 		if got := f.Banned(tc.id); got != tc.ban {
 			t.Errorf("%s peer banned = %v, want %v", tc.name, got, tc.ban)
 		}
 	}
-	if n := counterValue(t, reg, "trove_transfer_peers_banned_total"); n != 2 {
-		t.Errorf("ban counter = %v, want 2", n)
+	if n := counterValue(t, reg, "trove_transfer_peers_banned_total"); n != 3 {
+		t.Errorf("ban counter = %v, want 3", n)
 	}
 	if ok, _ := local.Has(ctx, otherCID); ok {
 		t.Error("unrequested block was stored")
