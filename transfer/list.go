@@ -330,6 +330,9 @@ func (t *transfer) handle(l *list, ev event, runs map[*run]struct{}) {
 		return
 	}
 	p := r.p
+	if p.dead {
+		return // its other runs already reported why
+	}
 	p.failures++
 	if errors.Is(ev.err, ErrMisbehaved) || p.s.Err() != nil || p.failures >= t.f.opts.MaxFailures {
 		p.dead = true
