@@ -141,6 +141,16 @@ func (s *session) cancel(c *call) {
 		if s.Err() == nil {
 			s.send(&Message{Type: MsgCancel, ID: c.id})
 		}
+		// Blocks already queued for the departed consumer still hold
+		// credit; return it, or the stream would slowly run dry. The
+		// reader closes ch at DONE or when the session dies.
+		go func() {
+			for m := range c.ch {
+				if m.Type == MsgBlock {
+					s.consumed(len(m.Data))
+				}
+			}
+		}()
 	})
 }
 
