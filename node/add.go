@@ -98,7 +98,9 @@ const stdinName = "stdin"
 // block is durable (fsynced) and the roots are pinned, so a caller may print
 // the result knowing a crash cannot lose it. On error or cancellation the
 // blocks written so far stay unpinned and go at the next GC: the repo is
-// never left with a pin over an incomplete DAG.
+// never left with a pin over an incomplete DAG. Cancelling ctx stops the
+// import between reads; a Content reader blocked in the kernel (a pipe, a
+// terminal) is the caller's to unblock, since io.Reader has no context.
 func (n *Node) Add(ctx context.Context, entries iter.Seq2[Entry, error], o AddOptions) (AddResult, error) {
 	params, err := n.addParams(o)
 	if err != nil {

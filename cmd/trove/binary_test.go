@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestBinary builds the real executable and drives it as a user would:
@@ -70,8 +71,14 @@ func TestBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	stdin.Write(make([]byte, 3<<20)) // blocks until trove is reading
+	// stdin stays open: trove is blocked reading it, as with a user who
+	// pipes from a slow producer and gives up.
 	cmd.Process.Signal(os.Interrupt)
+	hung := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
 	err = cmd.Wait()
+	if !hung.Stop() {
+		t.Fatal("trove ignored Ctrl-C while blocked on stdin")
+	}
 	stdin.Close()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitInterrupted {
 		t.Fatalf("interrupted add: %v, want exit %d", err, exitInterrupted)

@@ -75,7 +75,7 @@ flags override single settings of the profile.`,
 				o.MaxLinks = &maxLinks
 			}
 			o.NoPin = !pin
-			entries, err := addEntries(e, args, recursive)
+			entries, err := addEntries(cmd.Context(), e, args, recursive)
 			if err != nil {
 				return err
 			}
@@ -115,13 +115,13 @@ flags override single settings of the profile.`,
 
 // addEntries turns the PATH arguments into one add stream: "-" is stdin,
 // anything else is walked on disk.
-func addEntries(e *env, args []string, recursive bool) (iter.Seq2[node.Entry, error], error) {
+func addEntries(ctx context.Context, e *env, args []string, recursive bool) (iter.Seq2[node.Entry, error], error) {
 	stdin := slices.Index(args, "-")
 	if stdin >= 0 && len(args) > 1 {
 		return nil, usageError{fmt.Errorf("add: \"-\" (stdin) cannot be combined with other paths")}
 	}
 	if stdin >= 0 {
-		return node.ReaderEntry(e.stdin), nil
+		return node.ReaderEntry(cancelable(ctx, e.stdin)), nil
 	}
 	return node.FileEntries(args, recursive), nil
 }
@@ -454,7 +454,7 @@ archive whose roots name an incomplete DAG is an error.`,
 			return e.withBackend(cmd, func(ctx context.Context, b backend) error {
 				var all []node.DagImportResult
 				for _, a := range args {
-					r, closeFn, err := openInput(e, a)
+					r, closeFn, err := openInput(ctx, e, a)
 					if err != nil {
 						return err
 					}
