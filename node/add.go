@@ -118,6 +118,14 @@ func (n *Node) Add(ctx context.Context, entries iter.Seq2[Entry, error], o AddOp
 		defer batch.Discard()
 		sink = &lockedPutter{p: batch}
 	}
+	var held *holdLast
+	if sink != nil && !o.Wrap {
+		// Without Wrap the builder's root directory is scaffolding; hold
+		// back the last block so it can be dropped instead of becoming
+		// garbage for the next GC.
+		held = &holdLast{p: sink}
+		sink = held
+	}
 	var events []importer.Event
 	// Hidden filtering happens here rather than in the builder so that a
 	// top-level name the user typed (`trove add .config`) is always
@@ -170,8 +178,14 @@ func (n *Node) Add(ctx context.Context, entries iter.Seq2[Entry, error], o AddOp
 	if added == 0 {
 		return AddResult{}, errNoEntries
 	}
-	if _, err := b.FinishResult(); err != nil {
+	root, err := b.FinishResult()
+	if err != nil {
 		return AddResult{}, err
+	}
+	if held != nil {
+		if err := held.flushUnless(ctx, root.Cid); err != nil {
+			return AddResult{}, err
+		}
 	}
 	res := AddResult{Entries: make([]AddedEntry, 0, len(events))}
 	var roots []cid.Cid
@@ -274,6 +288,38 @@ func (l *lockedPutter) Put(ctx context.Context, c cid.Cid, data []byte) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.p.Put(ctx, c, data)
+}
+
+// holdLast delays every Put by one so the final block, which the
+// DirBuilder writes last when it encodes its root, can be dropped.
+type holdLast struct {
+	mu   sync.Mutex
+	p    importer.Putter
+	has  bool
+	c    cid.Cid
+	data []byte
+}
+
+func (h *holdLast) Put(ctx context.Context, c cid.Cid, data []byte) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.has {
+		if err := h.p.Put(ctx, h.c, h.data); err != nil {
+			return err
+		}
+	}
+	h.has, h.c, h.data = true, c, data
+	return nil
+}
+
+// flushUnless writes the held block unless it is skip.
+func (h *holdLast) flushUnless(ctx context.Context, skip cid.Cid) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.has || h.c.Equals(skip) {
+		return nil
+	}
+	return h.p.Put(ctx, h.c, h.data)
 }
 
 type countingReader struct {

@@ -228,3 +228,33 @@ func TestVerifyOnReadDetectsCorruption(t *testing.T) {
 		t.Errorf("verified block stat: %v, want ErrCorrupt", err)
 	}
 }
+
+// TestAddLeavesNoGarbage: without Wrap the importer's scaffolding root is
+// not stored, so an add followed by GC removes nothing, and the repo holds
+// exactly the DAGs that were pinned.
+func TestAddLeavesNoGarbage(t *testing.T) {
+	ctx := context.Background()
+	n := openNode(t, t.TempDir(), Options{})
+	for _, es := range [][]Entry{
+		{{Path: "empty.txt", Content: strings.NewReader("")}},
+		{{Path: "one.txt", Content: strings.NewReader("one")}},
+		{{Path: "d/a", Content: strings.NewReader("a")}, {Path: "e", Kind: EntryDir}},
+		{{Content: strings.NewReader("stdin")}},
+	} {
+		if _, err := n.Add(ctx, entries(es...), AddOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, _ := n.RepoStat(ctx)
+	// empty.txt, one.txt, d, d/a, e (the empty directory), stdin.
+	if st.Blocks != 6 {
+		t.Errorf("repo holds %d blocks, want 6", st.Blocks)
+	}
+	gc, err := n.GC(ctx)
+	if err != nil || gc.Blocks != 0 {
+		t.Errorf("gc after adds removed %d blocks (%v), want 0", gc.Blocks, err)
+	}
+	if got := cat(t, n, "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"); got != "" {
+		t.Errorf("empty file reads %q", got)
+	}
+}
