@@ -258,3 +258,41 @@ func TestAddLeavesNoGarbage(t *testing.T) {
 		t.Errorf("empty file reads %q", got)
 	}
 }
+
+// TestManyNodesOneProcess: nodes share no state, so several can live in
+// one test process (as p2p tests will need) and work concurrently.
+func TestManyNodesOneProcess(t *testing.T) {
+	ctx := context.Background()
+	nodes := make([]*Node, 3)
+	for i := range nodes {
+		nodes[i] = openNode(t, t.TempDir(), Options{})
+	}
+	if nodes[0].Repo().PeerID == nodes[1].Repo().PeerID {
+		t.Fatal("two repos share an identity")
+	}
+	errs := make(chan error, len(nodes))
+	for i, n := range nodes {
+		go func() {
+			body := strings.Repeat(string(rune('a'+i)), 100_000+i)
+			res, err := n.Add(ctx, entries(Entry{Path: "f", Content: strings.NewReader(body)}), AddOptions{})
+			if err == nil {
+				var b bytes.Buffer
+				if _, err = n.Cat(ctx, res.Roots[0], &b); err == nil && b.String() != body {
+					err = errors.New("content mixed up between nodes")
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range nodes {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	for i, n := range nodes {
+		pins, _ := n.PinLs(ctx)
+		if len(pins) != 1 {
+			t.Errorf("node %d has %d pins, want its own 1", i, len(pins))
+		}
+	}
+}
