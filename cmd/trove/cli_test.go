@@ -357,6 +357,7 @@ func TestExitCodes(t *testing.T) {
 		{"bad chunker", []string{"add", "--chunker", "rabin", "-"}, exitUsage},
 		{"bad profile", []string{"add", "--profile", "zip", "-"}, exitUsage},
 		{"init twice", []string{"init"}, exitExists},
+		{"bad log level", []string{"--log-level", "loud", "repo", "stat"}, exitUsage},
 		{"ok", []string{"cat", hello}, exitOK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

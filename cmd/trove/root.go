@@ -8,6 +8,7 @@ import (
 	"iter"
 
 	"github.com/spf13/cobra"
+	"github.com/trove-p2p/trove/internal/logging"
 	"github.com/trove-p2p/trove/node"
 	"github.com/trove-p2p/trove/node/repo"
 )
@@ -70,9 +71,11 @@ type env struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 
-	repoFlag string
-	verify   bool
-	json     bool
+	repoFlag  string
+	verify    bool
+	json      bool
+	logLevel  string
+	logFormat string
 }
 
 // repoPath resolves --repo, $TROVE_PATH, ~/.trove.
@@ -92,7 +95,11 @@ func (e *env) open(ctx context.Context) (backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return node.Open(ctx, p, node.Options{Verify: e.verify})
+	log, err := logging.New(e.stderr, e.logLevel, e.logFormat)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return node.Open(ctx, p, node.Options{Verify: e.verify, Logger: log})
 }
 
 // withBackend opens the backend, runs f and closes it, keeping the first
@@ -141,6 +148,10 @@ it on first use. Exit codes are listed in docs/cli.md.`,
 	pf.StringVar(&e.repoFlag, "repo", "", "repo directory (default $TROVE_PATH or ~/.trove)")
 	pf.BoolVar(&e.verify, "verify", false, "re-hash every block read from the repo")
 	pf.BoolVar(&e.json, "json", false, "print structured output as JSON")
+	// Commands are quiet by default: storage chatter below warnings is
+	// for whoever debugs, not for every `trove cat`.
+	pf.StringVar(&e.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
+	pf.StringVar(&e.logFormat, "log-format", "text", "log format: text or json")
 	root.AddCommand(
 		newInitCmd(e), newAddCmd(e), newCatCmd(e), newLsCmd(e), newGetCmd(e),
 		newPinCmd(e), newGCCmd(e), newRepoCmd(e), newBlockCmd(e), newDagCmd(e),
