@@ -23,22 +23,31 @@ func TestSessionCreditSurvivesAbandonedRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range 20 {
+	for range 5 {
 		call, err := sess.request(Message{Type: MsgWant, CIDs: leaves}, leaves)
 		if err != nil {
 			t.Fatal(err)
 		}
 		// Read one block, then walk away from the rest.
-		m := <-call.ch
+		var m Message
+		select {
+		case m = <-call.ch:
+		case <-time.After(2 * time.Second):
+			t.Fatal("no block: the stream ran out of credit")
+		}
 		if m.Type != MsgBlock {
 			t.Fatalf("got %+v", m)
 		}
 		sess.consumed(len(m.Data))
+		// Let the window's worth of blocks land in the call's queue.
+		time.Sleep(20 * time.Millisecond)
 		sess.cancel(call)
 	}
 	tr := &transfer{f: f}
+	ctx2, cancel2 := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel2()
 	for _, c := range []cid.Cid{leaves[3], leaves[7]} {
-		if _, err := tr.getOne(ctx, sess, c); err != nil {
+		if _, err := tr.getOne(ctx2, sess, c); err != nil {
 			t.Fatalf("after abandoned requests: %v", err)
 		}
 	}
