@@ -416,9 +416,7 @@ func TestGetRefusesOverwrite(t *testing.T) {
 		t.Errorf("--force did not overwrite: %q", b)
 	}
 	// Without -o the output is named after the CID, in the working dir.
-	wd, _ := os.Getwd()
-	os.Chdir(t.TempDir())
-	defer os.Chdir(wd)
+	t.Chdir(t.TempDir())
 	mustTrove(t, repo, nil, "get", c)
 	if b, err := os.ReadFile(c); err != nil || string(b) != "new" {
 		t.Errorf("default output name: %q, %v", b, err)
