@@ -347,6 +347,7 @@ type transfer struct {
 	cancel context.CancelFunc
 
 	newPeer      chan *tpeer
+	reconnecting atomic.Int32 // reconnect goroutines that may still offer a peer
 	urgent       chan cid.Cid
 	discoverDone chan struct{}
 	started      time.Time

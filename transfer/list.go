@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // tpeer is one provider as a transfer sees it. Only the coordinator
@@ -218,7 +219,7 @@ func (t *transfer) fetchList(refs []blockRef) error {
 		if len(runs) == 0 && alive == 0 {
 			select {
 			case <-t.discoverDone:
-				if len(t.newPeer) == 0 {
+				if len(t.newPeer) == 0 && t.reconnecting.Load() == 0 {
 					return fmt.Errorf("transfer %s: %d blocks missing: %w", t.root, l.left, ErrNoProviders)
 				}
 			default:
@@ -334,12 +335,22 @@ func (t *transfer) handle(l *list, ev event, runs map[*run]struct{}) {
 		return // its other runs already reported why
 	}
 	p.failures++
-	if errors.Is(ev.err, ErrMisbehaved) || p.s.Err() != nil || p.failures >= t.f.opts.MaxFailures {
+	if errors.Is(ev.err, ErrMisbehaved) || p.failures >= t.f.opts.MaxFailures {
 		p.dead = true
 		t.f.log.Info("transfer: dropping provider", "peer", p.s.p, "err", ev.err)
 		return
 	}
-	p.until = now.Add(t.f.opts.Backoff << (p.failures - 1))
+	backoff := t.f.opts.Backoff << (p.failures - 1)
+	if p.s.Err() != nil {
+		// The stream or connection died, not necessarily the peer: dial
+		// again after the backoff, carrying the failure count so that a
+		// flapping peer still runs out of retries.
+		p.dead = true
+		t.reconnecting.Add(1)
+		go t.reconnect(p.s.p, backoff, p.failures)
+		return
+	}
+	p.until = now.Add(backoff)
 	t.f.log.Debug("transfer: provider backing off", "peer", p.s.p, "err", ev.err)
 }
 
@@ -434,5 +445,30 @@ func (t *transfer) want(ctx context.Context, l *list, r *run, cids []cid.Cid, ev
 				}
 			}
 		}
+	}
+}
+
+// reconnect opens a fresh session to a provider whose session died and
+// offers it to the transfer again.
+func (t *transfer) reconnect(id peer.ID, after time.Duration, failures int) {
+	defer t.reconnecting.Add(-1)
+	select {
+	case <-time.After(after):
+	case <-t.ctx.Done():
+		return
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, t.f.opts.RequestTimeout)
+	defer cancel()
+	s, err := t.f.session(ctx, peer.AddrInfo{ID: id})
+	if err != nil {
+		t.f.log.Info("transfer: provider gone", "peer", id, "err", err)
+		return
+	}
+	t.mu.Lock()
+	t.sessions = append(t.sessions, s)
+	t.mu.Unlock()
+	select {
+	case t.newPeer <- &tpeer{s: s, failures: failures}:
+	case <-t.ctx.Done():
 	}
 }

@@ -396,3 +396,32 @@ func TestBlockGetterPrioritises(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The only seeder drops the connection mid-transfer: the fetcher dials
+// again after a backoff and finishes, rather than giving up on the peer.
+func TestFetchReconnectsAfterConnectionLoss(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s := newSeeder(t, ServerOptions{PeerRate: 4 << 20})
+	data := randomBytes(t, 2<<20)
+	root, leaves := buildFile(t, data, 128<<10, 174, s.store)
+	local := memstore.New()
+	h := newHost(t)
+	f := NewFetcher(h, local, FetchOptions{Backoff: 50 * time.Millisecond, SpanBytes: 256 << 10})
+	cut := make(chan struct{})
+	go func() {
+		defer close(cut)
+		for ctx.Err() == nil {
+			if s.srv.Served()[h.ID()] >= 256<<10 {
+				s.h.Network().ClosePeer(h.ID())
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	if err := f.Fetch(ctx, root, addrInfo(s.h)); err != nil {
+		t.Fatal(err)
+	}
+	<-cut
+	checkFile(t, local, leaves, data)
+}
