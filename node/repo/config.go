@@ -6,7 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"slices"
 	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 // ConfigVersion is the config schema this code writes. Loading a newer one
@@ -18,8 +24,7 @@ const ConfigVersion = 1
 var ErrBadConfig = errors.New("bad config")
 
 // Config is the person-editable repo configuration, stored as indented JSON
-// in <repo>/config. Every field is documented in docs/config.md. Later
-// issues (swarm, DHT, API, gateway) add their own sections here; a field
+// in <repo>/config. Every field is documented in docs/config.md; a field
 // exists only once some code reads it.
 type Config struct {
 	// Version is the schema version, for future migrations.
@@ -31,6 +36,86 @@ type Config struct {
 	Datastore Datastore `json:"Datastore"`
 	// Import holds the defaults for `trove add`.
 	Import Import `json:"Import"`
+	// Swarm configures the libp2p host the daemon runs.
+	Swarm Swarm `json:"Swarm"`
+	// DHT configures content routing.
+	DHT DHT `json:"DHT"`
+	// Provide configures how this node announces what it stores.
+	Provide Provide `json:"Provide"`
+	// API configures the daemon's local control API.
+	API API `json:"API"`
+}
+
+// Swarm configures the daemon's peer-to-peer host. A section missing from
+// an older config file takes the defaults, so upgrading never silently turns
+// connectivity features off.
+type Swarm struct {
+	// ListenAddrs are TCP multiaddrs to listen on.
+	ListenAddrs []string `json:"ListenAddrs"`
+	// ConnMgr bounds open connections.
+	ConnMgr ConnMgr `json:"ConnMgr"`
+	// NAT asks the router for a port mapping (UPnP / NAT-PMP).
+	NAT bool `json:"NAT"`
+	// AutoNAT lets peers tell this node whether it is reachable.
+	AutoNAT bool `json:"AutoNAT"`
+	// HolePunching upgrades relayed connections to direct ones.
+	HolePunching bool `json:"HolePunching"`
+	// RelayClient lets an unreachable node be reached through relays.
+	RelayClient bool `json:"RelayClient"`
+	// MDNS finds peers on the local network without bootstrap peers.
+	MDNS bool `json:"MDNS"`
+	// PrivateAddrs is the DHT policy for loopback and LAN addresses:
+	// "auto", "allow" or "deny".
+	PrivateAddrs string `json:"PrivateAddrs"`
+}
+
+// ConnMgr holds the connection manager's water marks; 0 means the p2p
+// layer's default.
+type ConnMgr struct {
+	Low  int `json:"Low"`
+	High int `json:"High"`
+}
+
+// DHT configures the Kademlia DHT.
+type DHT struct {
+	// Mode is "auto", "server" or "client".
+	Mode string `json:"Mode"`
+	// Bootstrap lists peers (multiaddrs ending in /p2p/ID) dialled at
+	// start and whenever the routing table runs low.
+	Bootstrap []string `json:"Bootstrap"`
+}
+
+// Provide configures announcements of pinned roots.
+type Provide struct {
+	// ReprovideInterval is a Go duration ("12h"); "off" disables
+	// reproviding (roots are still announced when added or pinned).
+	ReprovideInterval string `json:"ReprovideInterval"`
+}
+
+// API configures the local control API. The unix socket in the repo is
+// always on; it is the default and the safest route.
+type API struct {
+	// TCPAddr adds a loopback TCP listener ("127.0.0.1:5801") guarded by
+	// the bearer token in <repo>/api.token. Empty means socket only.
+	TCPAddr string `json:"TCPAddr"`
+}
+
+// ReprovideOff is the ReprovideInterval value that disables reproviding.
+const ReprovideOff = "off"
+
+// Reprovide parses ReprovideInterval: 0 for the default, negative for off.
+func (p Provide) Reprovide() (time.Duration, error) {
+	switch p.ReprovideInterval {
+	case "":
+		return 0, nil
+	case ReprovideOff:
+		return -1, nil
+	}
+	d, err := time.ParseDuration(p.ReprovideInterval)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%w: field \"Provide.ReprovideInterval\": %q is not a positive duration (e.g. \"12h\") or \"off\"", ErrBadConfig, p.ReprovideInterval)
+	}
+	return d, nil
 }
 
 // Identity is the public half of the node identity.
@@ -59,8 +144,27 @@ func DefaultConfig() Config {
 	return Config{
 		Version: ConfigVersion,
 		Import:  Import{Profile: "unixfs-v1-2025"},
+		Swarm: Swarm{
+			ListenAddrs:  []string{"/ip4/0.0.0.0/tcp/4801", "/ip6/::/tcp/4801"},
+			ConnMgr:      ConnMgr{Low: 100, High: 400},
+			NAT:          true,
+			AutoNAT:      true,
+			HolePunching: true,
+			RelayClient:  true,
+			MDNS:         true,
+			PrivateAddrs: "auto",
+		},
+		DHT:     DHT{Mode: "auto", Bootstrap: []string{}},
+		Provide: Provide{ReprovideInterval: "12h"},
 	}
 }
+
+// Values duplicated from the p2p package on purpose, like knownProfiles:
+// the config must validate without importing the network stack.
+var (
+	knownDHTModes     = []string{"", "auto", "server", "client"}
+	knownPrivateAddrs = []string{"", "auto", "allow", "deny"}
+)
 
 // KnownProfiles lists the importer profile names the config accepts. It is
 // duplicated from the importer on purpose: repo must stay importable
@@ -70,7 +174,10 @@ var knownProfiles = []string{"", "unixfs-v1-2025", "unixfs-v0-2015"}
 // DecodeConfig parses a config, refusing unknown fields (a typo in a
 // hand-edited file should not be silently ignored) and trailing data.
 func DecodeConfig(r io.Reader) (Config, error) {
-	var c Config
+	// Decoding over the defaults means a section or field an older file
+	// lacks keeps its default rather than Go's zero value (which would,
+	// e.g., turn MDNS off for everyone who upgrades).
+	c := DefaultConfig()
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
@@ -122,7 +229,42 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: field \"Import.Profile\": unknown profile %q (want one of %s)",
 			ErrBadConfig, c.Import.Profile, strings.Join(knownProfiles[1:], ", "))
 	}
+	if err := oneOf("DHT.Mode", c.DHT.Mode, knownDHTModes); err != nil {
+		return err
+	}
+	if err := oneOf("Swarm.PrivateAddrs", c.Swarm.PrivateAddrs, knownPrivateAddrs); err != nil {
+		return err
+	}
+	for i, a := range c.Swarm.ListenAddrs {
+		if _, err := ma.NewMultiaddr(a); err != nil {
+			return fmt.Errorf("%w: field \"Swarm.ListenAddrs[%d]\": %q: %v", ErrBadConfig, i, a, err)
+		}
+	}
+	for i, a := range c.DHT.Bootstrap {
+		if _, err := peer.AddrInfoFromString(a); err != nil {
+			return fmt.Errorf("%w: field \"DHT.Bootstrap[%d]\": %q is not a multiaddr ending in /p2p/<peer ID>: %v", ErrBadConfig, i, a, err)
+		}
+	}
+	if c.Swarm.ConnMgr.Low < 0 || c.Swarm.ConnMgr.High < 0 ||
+		(c.Swarm.ConnMgr.High != 0 && c.Swarm.ConnMgr.High < c.Swarm.ConnMgr.Low) {
+		return fmt.Errorf("%w: field \"Swarm.ConnMgr\": need 0 <= Low <= High, got Low %d High %d", ErrBadConfig, c.Swarm.ConnMgr.Low, c.Swarm.ConnMgr.High)
+	}
+	if _, err := c.Provide.Reprovide(); err != nil {
+		return err
+	}
+	if c.API.TCPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.API.TCPAddr); err != nil {
+			return fmt.Errorf("%w: field \"API.TCPAddr\": %q is not host:port: %v", ErrBadConfig, c.API.TCPAddr, err)
+		}
+	}
 	return nil
+}
+
+func oneOf(field, v string, known []string) error {
+	if slices.Contains(known, v) {
+		return nil
+	}
+	return fmt.Errorf("%w: field %q: unknown value %q (want one of %s)", ErrBadConfig, field, v, strings.Join(known[1:], ", "))
 }
 
 // Encode renders the config as indented JSON with a trailing newline, the

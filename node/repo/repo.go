@@ -23,6 +23,11 @@ const (
 	ConfigFile = "config"
 	KeyFile    = "identity.key"
 	BlocksDir  = "blocks"
+	// SwarmKeyFile, when present, makes the node join only the private
+	// swarm of peers holding the same key.
+	SwarmKeyFile = "swarm.key"
+	// PeersFile is where the daemon saves known peers across restarts.
+	PeersFile = "peers"
 )
 
 // EnvPath names the environment variable that selects a repo when no
@@ -54,6 +59,23 @@ type Repo struct {
 
 // BlocksPath is where the block store keeps its files.
 func (r *Repo) BlocksPath() string { return filepath.Join(r.Path, BlocksDir) }
+
+// SwarmKeyPath is where a private swarm's pre-shared key lives.
+func (r *Repo) SwarmKeyPath() string { return filepath.Join(r.Path, SwarmKeyFile) }
+
+// WriteSwarmKey stores an encoded swarm key (mode 0600: whoever reads it
+// can join the swarm). It refuses to replace an existing key, since that
+// would silently cut this node off from its swarm.
+func (r *Repo) WriteSwarmKey(encoded []byte) error {
+	err := createExclusive(r.SwarmKeyPath(), encoded, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%s: %w", r.SwarmKeyPath(), err)
+	}
+	return err
+}
+
+// PeersPath is the daemon's saved peer list.
+func (r *Repo) PeersPath() string { return filepath.Join(r.Path, PeersFile) }
 
 // DefaultPath resolves the repo directory: flag beats $TROVE_PATH beats
 // ~/.trove. An empty flag means "not given".

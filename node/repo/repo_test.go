@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -36,7 +37,7 @@ func TestInitOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.PeerID != r.PeerID || !o.Key.Equals(r.Key) || o.Config != r.Config {
+	if o.PeerID != r.PeerID || !o.Key.Equals(r.Key) || !reflect.DeepEqual(o.Config, r.Config) {
 		t.Errorf("reopened repo differs: %+v vs %+v", o, r)
 	}
 	if _, err := Init(dir); !errors.Is(err, ErrExists) {
@@ -137,7 +138,7 @@ func TestSaveConfigRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Config != c {
+	if !reflect.DeepEqual(o.Config, c) {
 		t.Errorf("got %+v, want %+v", o.Config, c)
 	}
 	c.Import.Profile = "nope"
@@ -179,7 +180,7 @@ func FuzzDecodeConfig(f *testing.F) {
 			t.Fatal(err)
 		}
 		c2, err := DecodeConfig(strings.NewReader(string(out)))
-		if err != nil || c2 != c {
+		if err != nil || !reflect.DeepEqual(c2, c) {
 			t.Fatalf("re-decode: %+v, %v; want %+v", c2, err, c)
 		}
 	})
