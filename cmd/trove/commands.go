@@ -9,17 +9,23 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/trove-p2p/trove/node"
+	"github.com/trove-p2p/trove/node/p2p"
 	"github.com/trove-p2p/trove/node/repo"
 )
 
 func newInitCmd(e *env) *cobra.Command {
-	return &cobra.Command{
+	var swarmKey bool
+	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Create a repo with a new identity",
 		Long: `Create a repo: an editable config file (see docs/config.md), an Ed25519
 identity key (mode 0600) and the block store directory. Other commands
-create the repo on first use, so init is only needed to choose the moment.`,
-		Example: "  trove init\n  trove --repo /srv/trove init",
+create the repo on first use, so init is only needed to choose the moment.
+
+--swarm-key also writes swarm.key (mode 0600), a random pre-shared key:
+the node then connects only to nodes holding the same file, i.e. a private
+swarm. Copy the file into the other repos before starting their daemons.`,
+		Example: "  trove init\n  trove --repo /srv/trove init\n  trove init --swarm-key",
 		Args:    exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := e.repoPath()
@@ -31,9 +37,21 @@ create the repo on first use, so init is only needed to choose the moment.`,
 				return err
 			}
 			fmt.Fprintf(e.stdout, "initialized trove repo at %s\npeer identity: %s\n", r.Path, r.PeerID)
+			if swarmKey {
+				key, err := p2p.EncodeSwarmKey(p2p.GenerateSwarmKey())
+				if err != nil {
+					return err
+				}
+				if err := r.WriteSwarmKey(key); err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "private swarm key: %s (copy it into every repo of the swarm)\n", r.SwarmKeyPath())
+			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&swarmKey, "swarm-key", false, "also create swarm.key: this node will only talk to nodes with the same key")
+	return cmd
 }
 
 func newAddCmd(e *env) *cobra.Command {

@@ -1,7 +1,7 @@
 // Command trove is the command-line front end of the trove node: it parses
-// flags, calls one method of the node (today an offline *node.Node opened
-// on the repo; later the daemon's API client), prints the result and maps
-// the error to an exit code.
+// flags, calls one method of the node (the running daemon's API client when
+// a daemon serves the repo, else an offline *node.Node opened on it),
+// prints the result and maps the error to an exit code.
 package main
 
 import (

@@ -3,13 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
+	"log/slog"
 
 	"github.com/spf13/cobra"
 	"github.com/trove-p2p/trove/internal/logging"
 	"github.com/trove-p2p/trove/node"
+	"github.com/trove-p2p/trove/node/api"
 	"github.com/trove-p2p/trove/node/repo"
 )
 
@@ -87,19 +90,67 @@ func (e *env) repoPath() (string, error) {
 	return repo.DefaultPath(p)
 }
 
-// open returns the backend for one command. Today that is always the
-// offline node; the daemon issue adds "use the API client if a daemon
-// serves this repo" here, and nowhere else.
+// logger builds the process logger from --log-level and --log-format.
+func (e *env) logger() (*slog.Logger, error) {
+	log, err := logging.New(e.stderr, e.logLevel, e.logFormat)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return log, nil
+}
+
+// open returns the backend for one command, and is the one place that
+// decides: the daemon's API client when a daemon serves this repo, the
+// offline node otherwise. Both return the same results and error kinds,
+// so output and exit codes do not depend on which one ran.
 func (e *env) open(ctx context.Context) (backend, error) {
 	p, err := e.repoPath()
 	if err != nil {
 		return nil, err
 	}
-	log, err := logging.New(e.stderr, e.logLevel, e.logFormat)
+	log, err := e.logger()
 	if err != nil {
-		return nil, usageError{err}
+		return nil, err
+	}
+	c, err := api.DialWith(p, api.ClientOptions{Kinds: node.Kinds()})
+	if err == nil {
+		log.Debug("using the daemon", "api", c.Addr().String())
+		return node.NewRemote(c), nil
+	}
+	if !errors.Is(err, api.ErrNoDaemon) {
+		return nil, err
 	}
 	return node.Open(ctx, p, node.Options{Verify: e.verify, Logger: log})
+}
+
+// openDaemon returns the daemon's client for the commands that only make
+// sense on a running node (id, peers, connect, routing, stats).
+func (e *env) openDaemon() (*node.Remote, error) {
+	p, err := e.repoPath()
+	if err != nil {
+		return nil, err
+	}
+	c, err := api.DialWith(p, api.ClientOptions{Kinds: node.Kinds()})
+	if errors.Is(err, api.ErrNoDaemon) {
+		return nil, fmt.Errorf("%w: %w on %s (start one with `trove daemon`)", errNeedsDaemon, err, p)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return node.NewRemote(c), nil
+}
+
+// errNeedsDaemon marks a network command run without a daemon.
+var errNeedsDaemon = errors.New("this command needs a running daemon")
+
+// withDaemon is withBackend for the network-only commands.
+func (e *env) withDaemon(cmd *cobra.Command, f func(ctx context.Context, r *node.Remote) error) error {
+	r, err := e.openDaemon()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return f(cmd.Context(), r)
 }
 
 // withBackend opens the backend, runs f and closes it, keeping the first
@@ -155,6 +206,7 @@ it on first use. Exit codes are listed in docs/cli.md.`,
 	root.AddCommand(
 		newInitCmd(e), newAddCmd(e), newCatCmd(e), newLsCmd(e), newGetCmd(e),
 		newPinCmd(e), newGCCmd(e), newRepoCmd(e), newBlockCmd(e), newDagCmd(e),
+		newDaemonCmd(e), newIDCmd(e), newPeersCmd(e), newConnectCmd(e), newRoutingCmd(e), newStatsCmd(e),
 	)
 	return root
 }
