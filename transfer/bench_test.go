@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -171,7 +172,11 @@ func BenchmarkOneSource(b *testing.B) {
 			defer bs.Close()
 			st = bs
 		}
-		f := NewFetcher(h, st, FetchOptions{})
+		opts := FetchOptions{}
+		if os.Getenv("TROVE_BENCH_DEBUG") == "1" {
+			opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		}
+		f := NewFetcher(h, st, opts)
 		start := time.Now()
 		if err := f.Fetch(ctx, root, ai); err != nil {
 			b.Fatal(err)

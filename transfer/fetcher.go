@@ -429,6 +429,7 @@ func (t *transfer) discover(hints []peer.AddrInfo) {
 			}
 			ok, err := has(ctx, s, t.root)
 			if err != nil || !ok {
+				t.f.log.Debug("transfer: not a provider", "peer", ai.ID, "has", ok, "err", err)
 				return nil
 			}
 			t.mu.Lock()

@@ -58,12 +58,11 @@ type run struct {
 }
 
 type event struct {
-	r     *run
-	i     int   // block index (arrival)
-	n     int64 // bytes (arrival)
-	fresh bool  // first copy of the block
-	end   bool
-	err   error
+	r   *run
+	i   int   // block index (arrival)
+	n   int64 // bytes (arrival)
+	end bool
+	err error
 }
 
 // list is the state of one fetchList call.
@@ -71,7 +70,10 @@ type list struct {
 	refs  []blockRef
 	index map[string]int // multihash -> index
 	state []atomic.Bool  // true once stored
-	left  int
+	// left counts blocks not yet stored. The goroutine that stores a
+	// block decrements it, not the coordinator: a run cancelled right
+	// after storing may never get its event through.
+	left atomic.Int64
 }
 
 func (l *list) size(i int) int64 {
@@ -113,7 +115,7 @@ func (t *transfer) fetchList(refs []blockRef) error {
 			cur = nil
 			continue
 		}
-		l.left++
+		l.left.Add(1)
 		if cur == nil || curBytes+l.size(i) > t.f.opts.SpanBytes {
 			cur = &span{holders: map[*run]struct{}{}}
 			spans = append(spans, cur)
@@ -122,7 +124,7 @@ func (t *transfer) fetchList(refs []blockRef) error {
 		cur.idx = append(cur.idx, i)
 		curBytes += l.size(i)
 	}
-	if l.left == 0 {
+	if l.left.Load() == 0 {
 		return nil
 	}
 
@@ -175,7 +177,7 @@ func (t *transfer) fetchList(refs []blockRef) error {
 			}
 		}
 		spans = live
-		if l.left == 0 {
+		if l.left.Load() == 0 {
 			return nil
 		}
 		loads := make([]PeerLoad, len(peers))
@@ -220,7 +222,7 @@ func (t *transfer) fetchList(refs []blockRef) error {
 			select {
 			case <-t.discoverDone:
 				if len(t.newPeer) == 0 && t.reconnecting.Load() == 0 {
-					return fmt.Errorf("transfer %s: %d blocks missing: %w", t.root, l.left, ErrNoProviders)
+					return fmt.Errorf("transfer %s: %d blocks missing: %w", t.root, l.left.Load(), ErrNoProviders)
 				}
 			default:
 			}
@@ -314,9 +316,6 @@ func (t *transfer) handle(l *list, ev event, runs map[*run]struct{}) {
 		}
 		r.sp.started = true
 		r.p.recv += ev.n
-		if ev.fresh {
-			l.left--
-		}
 		return
 	}
 	delete(runs, r)
@@ -421,7 +420,6 @@ func (t *transfer) want(ctx context.Context, l *list, r *run, cids []cid.Cid, ev
 				return nil
 			case MsgBlock:
 				i := l.index[string(m.CID.Hash())]
-				fresh := false
 				n := int64(len(m.Data))
 				t.bytes.Add(n)
 				t.f.received.Add(float64(n))
@@ -432,14 +430,14 @@ func (t *transfer) want(ctx context.Context, l *list, r *run, cids []cid.Cid, ev
 						s.consumed(len(m.Data))
 						return fmt.Errorf("storing %s: %w", m.CID, err)
 					}
-					fresh = l.state[i].CompareAndSwap(false, true)
-					if fresh {
+					if l.state[i].CompareAndSwap(false, true) {
+						l.left.Add(-1)
 						t.have.Add(n)
 					}
 				}
 				s.consumed(len(m.Data))
 				select {
-				case events <- event{r: r, i: i, n: n, fresh: fresh}:
+				case events <- event{r: r, i: i, n: n}:
 				case <-ctx.Done():
 					return ctx.Err()
 				}
