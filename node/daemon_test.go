@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -164,6 +165,23 @@ func TestDaemonEndToEnd(t *testing.T) {
 	st, err := r.Stats(ctx)
 	if err != nil || st.Pins != 2 || st.Blocks == 0 {
 		t.Errorf("stats = %+v, %v", st, err)
+	}
+
+	// One scrape shows trove's counters, the API's and libp2p's.
+	mc, err := api.DialWith(dir, api.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := mc.Stream(ctx, api.Request{Method: http.MethodGet, Path: "/debug/metrics/prometheus"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scrape, _ := io.ReadAll(body)
+	body.Close()
+	for _, want := range []string{"trove_added_bytes_total 300021", "trove_added_entries_total 8", "trove_api_requests_total", "libp2p_"} {
+		if !bytes.Contains(scrape, []byte(want)) {
+			t.Errorf("metrics lack %q", want)
+		}
 	}
 
 	if err := d.Close(); err != nil {
