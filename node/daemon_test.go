@@ -16,6 +16,8 @@ import (
 	"github.com/trove-p2p/trove/block"
 	"github.com/trove-p2p/trove/blockstore"
 	"github.com/trove-p2p/trove/node/api"
+	"github.com/trove-p2p/trove/node/p2p"
+	"github.com/trove-p2p/trove/node/repo"
 )
 
 var loopback = []string{"/ip4/127.0.0.1/tcp/0"}
@@ -280,5 +282,49 @@ func TestDaemonProvides(t *testing.T) {
 	}
 	if _, err := rb.FindProviders(ctx, FindProvsArgs{Cid: "nonsense"}, nil); !errors.Is(err, api.ErrBadCID) {
 		t.Errorf("findprovs nonsense = %v", err)
+	}
+}
+
+// TestDaemonPrivateSwarm: a repo with swarm.key talks only to repos holding
+// the same key.
+func TestDaemonPrivateSwarm(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	key, err := p2p.EncodeSwarmKey(p2p.GenerateSwarmKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyed := func() *Daemon {
+		dir := t.TempDir()
+		r, err := repo.Init(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.WriteSwarmKey(key); err != nil {
+			t.Fatal(err)
+		}
+		return startDaemon(t, dir, DaemonOptions{})
+	}
+	a, b := keyed(), keyed()
+	open := startDaemon(t, t.TempDir(), DaemonOptions{})
+	if _, err := dialRemote(t, a.Node().Repo().Path).Connect(ctx, b.P2P().Addrs()[0].String()); err != nil {
+		t.Errorf("same key: %v", err)
+	}
+	// Mismatched keys fail the handshake by timeout, not by refusal.
+	short, cancelShort := context.WithTimeout(ctx, 2*time.Second)
+	defer cancelShort()
+	if _, err := dialRemote(t, a.Node().Repo().Path).Connect(short, open.P2P().Addrs()[0].String()); err == nil {
+		t.Error("a keyed node connected to an open one")
+	}
+
+	// A malformed key stops the daemon at start instead of isolating it.
+	dir := t.TempDir()
+	r, err := repo.Init(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.WriteSwarmKey([]byte("/key/swarm/psk/1.0.0/\n/base16/\nabcd\n"))
+	if _, err := StartDaemon(ctx, dir, DaemonOptions{ListenAddrs: loopback, NoMDNS: true}); !errors.Is(err, p2p.ErrBadSwarmKey) {
+		t.Errorf("bad key: %v, want ErrBadSwarmKey", err)
 	}
 }
