@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -68,6 +69,11 @@ type Daemon struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	provides sync.WaitGroup
+	// handlers counts API handlers still running. http.Server's forced
+	// close does not wait for them, and the store must outlive them.
+	handlers sync.WaitGroup
+	mu       sync.Mutex
+	closing  bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -233,6 +239,23 @@ func (d *Daemon) ReadyLine() string {
 		d.net.ID(), strings.Join(listen, ","), strings.Join(d.api.Addrs(), ","))
 }
 
+// track keeps the store open until h returns, and refuses requests that
+// arrive once closing started.
+func (d *Daemon) track(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.mu.Lock()
+		if d.closing {
+			d.mu.Unlock()
+			api.WriteError(w, r, fmt.Errorf("daemon is stopping: %w", context.Canceled))
+			return
+		}
+		d.handlers.Add(1)
+		d.mu.Unlock()
+		defer d.handlers.Done()
+		h.ServeHTTP(w, r)
+	})
+}
+
 // StopRequested is closed when a client asked the daemon to stop.
 func (d *Daemon) StopRequested() <-chan struct{} { return d.api.StopRequested() }
 
@@ -241,7 +264,9 @@ func (d *Daemon) StopRequested() <-chan struct{} { return d.api.StopRequested() 
 // announcement is under way; its outcome is only logged, because the data
 // is safely stored either way and the next reprovide round retries.
 func (d *Daemon) Provide(c cid.Cid) {
-	if d.net == nil || d.ctx.Err() != nil {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.net == nil || d.closing {
 		return
 	}
 	d.provides.Add(1)
@@ -269,8 +294,14 @@ func (d *Daemon) Close() error {
 		if d.api != nil {
 			errs = append(errs, d.api.Close())
 		}
+		d.mu.Lock()
+		d.closing = true
+		d.mu.Unlock()
 		d.cancel()
 		d.provides.Wait()
+		// The API cancelled the handlers' contexts; they return promptly,
+		// and must before the store closes under them.
+		d.handlers.Wait()
 		if d.net != nil {
 			errs = append(errs, d.net.Close())
 		}

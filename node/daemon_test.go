@@ -328,3 +328,41 @@ func TestDaemonPrivateSwarm(t *testing.T) {
 		t.Errorf("bad key: %v, want ErrBadSwarmKey", err)
 	}
 }
+
+// TestDaemonCloseInFlight: a stop while an upload hangs half-sent still
+// ends within the shutdown bound, the client sees a failure, the half-done
+// add pins nothing, and the repo opens cleanly afterwards.
+func TestDaemonCloseInFlight(t *testing.T) {
+	dir := t.TempDir()
+	d := startDaemon(t, dir, DaemonOptions{ShutdownTimeout: 300 * time.Millisecond})
+	r := dialRemote(t, dir)
+	ctx := context.Background()
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	errs := make(chan error, 1)
+	go func() {
+		_, err := r.Add(ctx, ReaderEntry(pr), AddOptions{})
+		errs <- err
+	}()
+	pw.Write(bytes.Repeat([]byte("x"), 3<<20)) // returns once the daemon is reading
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	if err := d.Close(); err != nil {
+		t.Logf("close: %v", err) // the forced cut is reported, not hidden
+	}
+	if el := time.Since(start); el > 3*time.Second {
+		t.Errorf("close took %v", el)
+	}
+	select {
+	case err := <-errs:
+		if err == nil {
+			t.Error("an interrupted add reported success")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the client hung after the daemon stopped")
+	}
+	n := openNode(t, dir, Options{})
+	if pins, err := n.PinLs(ctx); err != nil || len(pins) != 0 {
+		t.Errorf("pins after interrupted add: %v %v", pins, err)
+	}
+}

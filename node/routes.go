@@ -154,7 +154,8 @@ func Kinds() *api.Kinds {
 
 // Routes registers every node operation on s. d may be nil, in which case
 // the network routes answer ErrNoNetwork.
-func Routes(s *api.Server, n *Node, d *Daemon) {
+func Routes(srv *api.Server, n *Node, d *Daemon) {
+	s := handler{srv, d}
 	s.Handle("POST "+PathAdd, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var o AddOptions
 		if err := api.DecodeArgs(r, &o); err != nil {
@@ -262,7 +263,20 @@ func Routes(s *api.Server, n *Node, d *Daemon) {
 	networkRoutes(s, n, d)
 }
 
-func networkRoutes(s *api.Server, n *Node, d *Daemon) {
+// handler registers routes, tracked by the daemon when there is one.
+type handler struct {
+	s *api.Server
+	d *Daemon
+}
+
+func (h handler) Handle(pattern string, x http.Handler) {
+	if h.d != nil {
+		x = h.d.track(x)
+	}
+	h.s.Handle(pattern, x)
+}
+
+func networkRoutes(s handler, n *Node, d *Daemon) {
 	need := func() error {
 		if d == nil || d.net == nil {
 			return ErrNoNetwork

@@ -66,6 +66,12 @@ another process holds the repo.`,
 			go func() { done <- d.Close() }()
 			select {
 			case err := <-done:
+				if errors.Is(err, context.DeadlineExceeded) {
+					// Requests still running after the grace period were
+					// cut; their clients see the failure, nothing is lost.
+					log.Warn("stopped with requests cut short", "err", err)
+					err = nil
+				}
 				if err != nil {
 					return fmt.Errorf("daemon stopped with errors: %w", err)
 				}
