@@ -44,6 +44,26 @@ type Config struct {
 	Provide Provide `json:"Provide"`
 	// API configures the daemon's local control API.
 	API API `json:"API"`
+	// Transfer configures block exchange with peers (docs/config.md).
+	Transfer Transfer `json:"Transfer"`
+}
+
+// Transfer configures the block exchange. Rates are human strings
+// ("25MB/s", "512KiB/s"); empty or "0" means unlimited. They are strings,
+// not numbers, because people write and read them; the node package
+// parses them (ParseRate) when the daemon starts or the setting changes.
+type Transfer struct {
+	// MaxUpload caps bytes/s served to all peers together.
+	MaxUpload string `json:"MaxUpload"`
+	// MaxUploadPerPeer caps bytes/s served to any one peer.
+	MaxUploadPerPeer string `json:"MaxUploadPerPeer"`
+	// MaxDownload caps bytes/s received across all downloads.
+	MaxDownload string `json:"MaxDownload"`
+	// KeepPartial is how long an interrupted `get` keeps its partial pin
+	// (so a retry resumes) before it is dropped and gc may reclaim the
+	// blocks: a Go duration, "true" (forever) or "false" (drop at once).
+	// Empty means 24h.
+	KeepPartial string `json:"KeepPartial"`
 }
 
 // Swarm configures the daemon's peer-to-peer host. A section missing from
