@@ -158,6 +158,28 @@ func TestBinaryThreeDaemons(t *testing.T) {
 		t.Errorf("peers on C: exit %d, %q (want B %s)", code, out, b.peer)
 	}
 
+	// Ctrl-C during an add that goes through the daemon: exit 130, and
+	// the daemon pins nothing of it.
+	cmd := exec.Command(bin, "--repo", repoA, "add", "-")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stdin.Write(make([]byte, 3<<20))
+	cmd.Process.Signal(os.Interrupt)
+	hung := time.AfterFunc(15*time.Second, func() { cmd.Process.Kill() })
+	err = cmd.Wait()
+	hung.Stop()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitInterrupted {
+		t.Errorf("interrupted add through the daemon: %v, want exit %d", err, exitInterrupted)
+	}
+	if out, errs, code := cli(repoA, "", "pin", "ls"); code != 0 || strings.Count(out, "\n") != 1 {
+		t.Errorf("pins on A after the interrupted add: exit %d, %q %s", code, out, errs)
+	}
+
 	start := time.Now()
 	for _, d := range []*daemonProc{a, b, c} {
 		d.stop(t)
