@@ -102,7 +102,7 @@ func StartDaemon(ctx context.Context, repoPath string, o DaemonOptions) (_ *Daem
 			d.Close()
 		}
 	}()
-	if d.metrics, err = newDaemonMetrics(d.reg, n); err != nil {
+	if d.metrics, err = newDaemonMetrics(d.reg); err != nil {
 		return nil, err
 	}
 	po, err := d.p2pOptions(o)

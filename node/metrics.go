@@ -17,7 +17,7 @@ type daemonMetrics struct {
 	findProviders prometheus.Counter
 }
 
-func newDaemonMetrics(reg prometheus.Registerer, _ *Node) (*daemonMetrics, error) {
+func newDaemonMetrics(reg prometheus.Registerer) (*daemonMetrics, error) {
 	m := &daemonMetrics{
 		addedBytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "trove_added_bytes_total",

@@ -31,8 +31,9 @@ func NewRemote(c *api.Client) *Remote { return &Remote{c: c} }
 func (r *Remote) Close() error { return r.c.Close() }
 
 // Add uploads the entries to the daemon's importer: an unnamed stream
-// (stdin) as the raw request body, anything else as a tar stream written
-// while it is being sent. Local walking happens here, so a walk error (a
+// (stdin) as the raw request body (it must then be the only entry, as the
+// CLI guarantees), anything else as a tar stream written while it is being
+// sent. Local walking happens here, so a walk error (a
 // missing file, a special file) is reported exactly as offline.
 func (r *Remote) Add(ctx context.Context, entries iter.Seq2[Entry, error], o AddOptions) (AddResult, error) {
 	next, stop := iter.Pull2(entries)
