@@ -41,6 +41,8 @@ type DaemonOptions struct {
 	ShutdownTimeout time.Duration
 	// Logger receives the daemon's logs. Nil discards them.
 	Logger *slog.Logger
+	// Transfer overrides the config's bandwidth limits.
+	Transfer TransferOptions
 }
 
 // DefaultShutdownTimeout is how long Close lets API requests finish before
@@ -128,6 +130,9 @@ func StartDaemon(ctx context.Context, repoPath string, o DaemonOptions) (_ *Daem
 		return nil, err
 	}
 	Routes(d.api, n, d)
+	if err := d.startTransfer(o.Transfer); err != nil {
+		return nil, err
+	}
 	if err := d.api.Start(); err != nil {
 		return nil, err
 	}
@@ -302,6 +307,7 @@ func (d *Daemon) Close() error {
 		// The API cancelled the handlers' contexts; they return promptly,
 		// and must before the store closes under them.
 		d.handlers.Wait()
+		d.stopTransfer()
 		if d.net != nil {
 			errs = append(errs, d.net.Close())
 		}

@@ -51,6 +51,9 @@ type Node struct {
 	get    block.Getter
 	verify bool
 	log    *slog.Logger
+	// xfer is block exchange with peers; nil offline. Set once by the
+	// daemon before it serves, read-only afterwards.
+	xfer *transferState
 }
 
 // Open opens the repo at repoPath (creating it unless o.NoInit) and its

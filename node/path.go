@@ -27,5 +27,5 @@ func (n *Node) Resolve(ctx context.Context, p string) (cid.Cid, error) {
 	if len(parts) == 0 {
 		return root, nil
 	}
-	return unixfs.ResolveParts(ctx, n.get, root, parts)
+	return unixfs.ResolveParts(ctx, n.blockwise(), root, parts)
 }

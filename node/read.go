@@ -15,7 +15,9 @@ func (n *Node) Cat(ctx context.Context, path string, w io.Writer) (int64, error)
 	if err != nil {
 		return 0, err
 	}
-	f, err := unixfs.NewFile(ctx, n.get, c)
+	g, done := n.streaming(ctx, c)
+	defer done()
+	f, err := unixfs.NewFile(ctx, g, c)
 	if err != nil {
 		return 0, fmt.Errorf("cat %s: %w", path, err)
 	}
@@ -43,13 +45,14 @@ func (n *Node) Ls(ctx context.Context, path string) ([]LsEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	ents, err := unixfs.ReadDir(ctx, n.get, c)
+	g := n.blockwise()
+	ents, err := unixfs.ReadDir(ctx, g, c)
 	if err != nil {
 		return nil, fmt.Errorf("ls %s: %w", path, err)
 	}
 	out := make([]LsEntry, 0, len(ents))
 	for _, e := range ents {
-		st, err := unixfs.Stat(ctx, n.get, e.Cid)
+		st, err := unixfs.Stat(ctx, g, e.Cid)
 		if err != nil {
 			return nil, fmt.Errorf("ls %s: %s: %w", path, e.Name, err)
 		}

@@ -1,0 +1,282 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/trove-p2p/trove/block"
+	"github.com/trove-p2p/trove/blockstore"
+	"github.com/trove-p2p/trove/node/api"
+	"github.com/trove-p2p/trove/transfer"
+)
+
+// API paths of the transfer operations.
+const (
+	PathFetch     = "/v0/transfer/fetch"
+	PathLimits    = "/v0/transfer/limits"
+	PathTransfers = "/v0/transfer/stats"
+)
+
+// FetchArgs ask the daemon to download a DAG into its repo.
+type FetchArgs struct {
+	// Path is "CID[/path]" or a "trove://" ticket, optionally followed
+	// by "/path". A ticket's providers are the only ones asked: no DHT.
+	Path string `json:"Path"`
+	// Peers are multiaddrs ending in /p2p/<ID> to ask first.
+	Peers []string `json:"Peers,omitempty"`
+}
+
+// FetchProgress is the event PathFetch streams about four times a second,
+// and one entry of `trove stats` transfers.
+type FetchProgress struct {
+	Cid      string  `json:"Cid"`
+	Received int64   `json:"Received"` // bytes received from peers so far
+	Have     int64   `json:"Have"`     // bytes of the DAG present locally
+	Total    int64   `json:"Total"`    // file size, 0 if unknown (directories)
+	Rate     float64 `json:"Rate"`     // bytes/s, recent
+	ETA      float64 `json:"ETA"`      // seconds, 0 if unknown
+	Peers    int     `json:"Peers"`
+}
+
+// FetchResult ends a fetch.
+type FetchResult struct {
+	Cid      string `json:"Cid"`
+	Received int64  `json:"Received"`
+	Have     int64  `json:"Have"`
+	// Pin is the pin the DAG holds afterwards: "recursive" once complete.
+	Pin     string  `json:"Pin"`
+	Seconds float64 `json:"Seconds"`
+}
+
+// LimitsArgs change bandwidth caps at run time. Nil fields keep their
+// value; Persist also writes them to the config file.
+type LimitsArgs struct {
+	MaxUpload        *string `json:"MaxUpload,omitempty"`
+	MaxUploadPerPeer *string `json:"MaxUploadPerPeer,omitempty"`
+	MaxDownload      *string `json:"MaxDownload,omitempty"`
+	Persist          bool    `json:"Persist,omitempty"`
+}
+
+// TransferStats is `trove stats`' transfer section.
+type TransferStats struct {
+	Downloads []FetchProgress `json:"Downloads"`
+	// Served is block bytes sent to each peer since the daemon started.
+	Served map[string]int64 `json:"Served"`
+	Limits Limits           `json:"Limits"`
+}
+
+func progressOf(p transfer.Progress) FetchProgress {
+	return FetchProgress{
+		Cid: p.Root.String(), Received: p.Bytes, Have: p.Have, Total: p.Total,
+		Rate: p.Rate, ETA: p.ETA.Seconds(), Peers: p.Peers,
+	}
+}
+
+// parseTarget splits a fetch path into the CID path to resolve, the
+// provider hints and whether the DHT may be asked.
+func parseTarget(a FetchArgs) (path string, hints []peer.AddrInfo, noDHT bool, err error) {
+	path = a.Path
+	if strings.HasPrefix(path, transfer.TicketScheme) {
+		tk, rest, _ := strings.Cut(strings.TrimPrefix(path, transfer.TicketScheme), "/")
+		root, provs, err := transfer.DecodeTicket(transfer.TicketScheme + tk)
+		if err != nil {
+			return "", nil, false, fmt.Errorf("%w: %w", ErrBadCID, err)
+		}
+		path, hints, noDHT = root.String(), provs, true
+		if rest != "" {
+			path += "/" + rest
+		}
+	}
+	for _, s := range a.Peers {
+		ai, err := peer.AddrInfoFromString(s)
+		if err != nil {
+			return "", nil, false, fmt.Errorf("%w: --peer %q is not a multiaddr ending in /p2p/<peer ID>: %v", api.ErrBadRequest, s, err)
+		}
+		hints = append(hints, *ai)
+	}
+	return path, hints, noDHT, nil
+}
+
+// Fetch downloads the DAG a path names into the repo, from every peer that
+// has it at once, reporting progress to fn (which must not block long).
+//
+// The download runs in a store session under a partial pin, so gc keeps
+// what arrived and a retry (after Ctrl-C, kill -9 or a restart) transfers
+// only what is missing. Complete, the DAG is pinned recursively and
+// announced: unlike Kubo, whose get leaves fetched blocks as cache, a user
+// who asked for a copy keeps it through gc and serves it to others; `pin
+// rm` undoes both. Abandoned, the partial pin lasts Transfer.KeepPartial.
+func (n *Node) Fetch(ctx context.Context, a FetchArgs, fn func(FetchProgress)) (FetchResult, error) {
+	x := n.xfer
+	if x == nil {
+		return FetchResult{}, ErrNoNetwork
+	}
+	start := time.Now()
+	path, hints, noDHT, err := parseTarget(a)
+	if err != nil {
+		return FetchResult{}, err
+	}
+	if noDHT {
+		ctx = context.WithValue(ctx, noDHTKey{}, true)
+	}
+	ctx = context.WithValue(ctx, hintsKey{}, hints)
+	sess := n.store.Session()
+	defer sess.End()
+	ctx = withSession(ctx, sess)
+	c, err := n.Resolve(ctx, path)
+	if err != nil {
+		return FetchResult{}, err
+	}
+	res := FetchResult{Cid: c.String()}
+	prior, pinned := x.pin(ctx, c)
+	if !pinned {
+		if err := n.store.Pin(ctx, c, blockstore.PinOptions{Kind: blockstore.PinPartial, Name: partialName(start)}); err != nil {
+			return res, err
+		}
+	}
+	x.begin(c)
+	ch, unsub := x.subscribe(c)
+	done := make(chan error, 1)
+	go func() { done <- x.fetcher.Fetch(ctx, c, hints...) }()
+	var last transfer.Progress
+	for err == nil {
+		select {
+		case p := <-ch:
+			last = p
+			if fn != nil && !p.Done {
+				fn(progressOf(p))
+			}
+			continue
+		case err = <-done:
+		}
+		break
+	}
+	unsub()
+	select { // the final report is sent before Fetch returns
+	case p := <-ch:
+		last = p
+	default:
+	}
+	x.end(c)
+	res.Received, res.Have, res.Seconds = last.Bytes, last.Have, time.Since(start).Seconds()
+	if err != nil {
+		if !pinned || prior.Kind == blockstore.PinPartial {
+			x.abandon(c, x.keep)
+		}
+		if errors.Is(err, transfer.ErrNoProviders) {
+			err = fmt.Errorf("fetch %s: no peer could deliver it: %w (%w)", c, block.NotFound(c), err)
+		}
+		return res, err
+	}
+	// The download is complete and verified; re-pin even if the caller
+	// is gone, or a finished download would look abandoned.
+	pctx := context.WithoutCancel(ctx)
+	if !pinned || prior.Kind != blockstore.PinRecursive {
+		if err := n.store.Pin(pctx, c, blockstore.PinOptions{Kind: blockstore.PinRecursive}); err != nil {
+			return res, err
+		}
+	}
+	res.Pin = blockstore.PinRecursive.String()
+	if x.provide != nil {
+		x.provide(c)
+	}
+	return res, nil
+}
+
+// Transfers reports live downloads, bytes served and limits.
+func (n *Node) Transfers() (TransferStats, error) {
+	x := n.xfer
+	if x == nil {
+		return TransferStats{}, ErrNoNetwork
+	}
+	st := TransferStats{Downloads: []FetchProgress{}, Served: map[string]int64{}, Limits: x.Limits()}
+	for _, p := range x.fetcher.Stats() {
+		st.Downloads = append(st.Downloads, progressOf(p))
+	}
+	sort.Slice(st.Downloads, func(i, j int) bool { return st.Downloads[i].Cid < st.Downloads[j].Cid })
+	for p, b := range x.server.Served() {
+		st.Served[p.String()] = b
+	}
+	return st, nil
+}
+
+// SetLimits changes the live bandwidth caps and, with a.Persist, the
+// config file, so the change survives a restart.
+func (n *Node) SetLimits(a LimitsArgs) (Limits, error) {
+	x := n.xfer
+	if x == nil {
+		return Limits{}, ErrNoNetwork
+	}
+	cfg := n.repo.Config
+	set := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&cfg.Transfer.MaxUpload, a.MaxUpload)
+	set(&cfg.Transfer.MaxUploadPerPeer, a.MaxUploadPerPeer)
+	set(&cfg.Transfer.MaxDownload, a.MaxDownload)
+	l, err := limitsFrom(cfg.Transfer, TransferOptions{})
+	if err != nil {
+		return Limits{}, fmt.Errorf("%w: %w", api.ErrBadRequest, err)
+	}
+	if a.Persist {
+		if err := n.repo.SaveConfig(cfg); err != nil {
+			return Limits{}, err
+		}
+	}
+	n.repo.Config = cfg
+	x.SetLimits(l)
+	return l, nil
+}
+
+// transferRoutes registers the transfer operations.
+func transferRoutes(s handler, n *Node, d *Daemon) {
+	s.Handle("POST "+PathFetch, api.EventHandler(func(ctx context.Context, a FetchArgs, _ io.Reader, emit func(any) error) (FetchResult, error) {
+		return n.Fetch(ctx, a, func(p FetchProgress) { emit(p) })
+	}))
+	s.Handle("POST "+PathLimits, api.JSONHandler(func(ctx context.Context, a LimitsArgs) (Limits, error) {
+		return n.SetLimits(a)
+	}))
+	s.Handle("POST "+PathTransfers, api.JSONHandler(func(ctx context.Context, _ struct{}) (TransferStats, error) {
+		return n.Transfers()
+	}))
+}
+
+// Fetch downloads into the daemon's repo, streaming progress to fn.
+func (r *Remote) Fetch(ctx context.Context, a FetchArgs, fn func(FetchProgress)) (FetchResult, error) {
+	var out FetchResult
+	err := r.c.Events(ctx, api.Request{Path: PathFetch, Args: a}, func(ev json.RawMessage) error {
+		var p FetchProgress
+		if err := json.Unmarshal(ev, &p); err != nil {
+			return fmt.Errorf("fetch: bad event: %w", err)
+		}
+		if fn != nil {
+			fn(p)
+		}
+		return nil
+	}, &out)
+	return out, err
+}
+
+// SetLimits changes the daemon's bandwidth caps.
+func (r *Remote) SetLimits(ctx context.Context, a LimitsArgs) (Limits, error) {
+	var out Limits
+	err := r.c.Call(ctx, http.MethodPost, PathLimits, a, &out)
+	return out, err
+}
+
+// Transfers reports the daemon's live transfers.
+func (r *Remote) Transfers(ctx context.Context) (TransferStats, error) {
+	var out TransferStats
+	err := r.c.Call(ctx, http.MethodPost, PathTransfers, struct{}{}, &out)
+	return out, err
+}
