@@ -215,18 +215,27 @@ func (n *Node) SetLimits(a LimitsArgs) (Limits, error) {
 	if x == nil {
 		return Limits{}, ErrNoNetwork
 	}
-	cfg := n.repo.Config
-	set := func(dst *string, v *string) {
-		if v != nil {
-			*dst = *v
+	// Start from the live limits, so a field not named keeps what a
+	// daemon flag set, rather than reverting to the config file.
+	cfg, l := n.repo.Config, x.Limits()
+	for _, f := range []struct {
+		name string
+		v    *string
+		cfg  *string
+		live *float64
+	}{
+		{"MaxUpload", a.MaxUpload, &cfg.Transfer.MaxUpload, &l.MaxUpload},
+		{"MaxUploadPerPeer", a.MaxUploadPerPeer, &cfg.Transfer.MaxUploadPerPeer, &l.MaxUploadPerPeer},
+		{"MaxDownload", a.MaxDownload, &cfg.Transfer.MaxDownload, &l.MaxDownload},
+	} {
+		if f.v == nil {
+			continue
 		}
-	}
-	set(&cfg.Transfer.MaxUpload, a.MaxUpload)
-	set(&cfg.Transfer.MaxUploadPerPeer, a.MaxUploadPerPeer)
-	set(&cfg.Transfer.MaxDownload, a.MaxDownload)
-	l, err := limitsFrom(cfg.Transfer, TransferOptions{})
-	if err != nil {
-		return Limits{}, fmt.Errorf("%w: %w", api.ErrBadRequest, err)
+		bps, err := ParseRate(*f.v)
+		if err != nil {
+			return Limits{}, fmt.Errorf("%w: Transfer.%s: %w", api.ErrBadRequest, f.name, err)
+		}
+		*f.cfg, *f.live = *f.v, bps
 	}
 	if a.Persist {
 		if err := n.repo.SaveConfig(cfg); err != nil {

@@ -1,0 +1,304 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/trove-p2p/trove/block"
+	"github.com/trove-p2p/trove/transfer"
+)
+
+// seed starts a daemon that holds data and returns it with the root CID.
+func seed(t *testing.T, data []byte, o DaemonOptions) (*Daemon, string) {
+	t.Helper()
+	d := startDaemon(t, t.TempDir(), o)
+	res, err := d.Node().Add(context.Background(), ReaderEntry(bytes.NewReader(data)), AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, res.Roots[0]
+}
+
+// peerAddr is d's first address as a --peer argument.
+func peerAddr(d *Daemon) string {
+	return d.P2P().Addrs()[0].String() + "/p2p/" + d.P2P().ID().String()
+}
+
+func randomData(n int, seed uint64) []byte {
+	r := rand.New(rand.NewPCG(seed, seed))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+func catBytes(t *testing.T, n *Node, p string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if _, err := n.Cat(context.Background(), p, &buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func pinKind(t *testing.T, n *Node, c string) string {
+	t.Helper()
+	pins, err := n.PinLs(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pins {
+		if p.Cid == c {
+			return p.Type
+		}
+	}
+	return ""
+}
+
+func TestFetch(t *testing.T) {
+	const size = 6 << 20
+	data := randomData(size, 1)
+	a, root := seed(t, data, DaemonOptions{})
+	c, _ := seed(t, data, DaemonOptions{})
+	for _, tc := range []struct {
+		name    string
+		args    func() FetchArgs
+		sources []*Daemon
+	}{
+		{"one source", func() FetchArgs { return FetchArgs{Path: root, Peers: []string{peerAddr(a)}} }, []*Daemon{a}},
+		{"two sources", func() FetchArgs { return FetchArgs{Path: root, Peers: []string{peerAddr(a), peerAddr(c)}} }, []*Daemon{a, c}},
+		{"ticket", func() FetchArgs {
+			tk, err := transfer.EncodeTicket(mustParse(t, root), []peer.AddrInfo{a.P2P().AddrInfo()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return FetchArgs{Path: tk}
+		}, []*Daemon{a}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := map[*Daemon]int64{}
+			for _, s := range tc.sources {
+				before[s] = served(s)
+			}
+			b := startDaemon(t, t.TempDir(), DaemonOptions{})
+			var events atomic.Int32
+			res, err := b.Node().Fetch(context.Background(), tc.args(), func(FetchProgress) { events.Add(1) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Cid != root || res.Pin != "recursive" || res.Received < size {
+				t.Errorf("result %+v", res)
+			}
+			if got := pinKind(t, b.Node(), root); got != "recursive" {
+				t.Errorf("pin after fetch: %q", got)
+			}
+			if !bytes.Equal(catBytes(t, b.Node(), root), data) {
+				t.Error("fetched content differs")
+			}
+			for _, s := range tc.sources {
+				if served(s) == before[s] {
+					t.Errorf("source %s served nothing", s.P2P().ID())
+				}
+			}
+		})
+	}
+}
+
+// served is the block bytes a daemon has sent to all peers.
+func served(d *Daemon) int64 {
+	var n int64
+	for _, b := range d.Node().xfer.server.Served() {
+		n += b
+	}
+	return n
+}
+
+// TestFetchResume interrupts a get, restarts the daemon, and checks that the second run
+// transfers only what the first one did not store, and that the download
+// was partially pinned in between.
+func TestFetchResume(t *testing.T) {
+	const size = 8 << 20
+	data := randomData(size, 2)
+	a, root := seed(t, data, DaemonOptions{Transfer: TransferOptions{MaxUpload: "4MB/s"}})
+	dir := t.TempDir()
+	b := startDaemon(t, dir, DaemonOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	first, err := b.Node().Fetch(ctx, FetchArgs{Path: root, Peers: []string{peerAddr(a)}}, func(p FetchProgress) {
+		if p.Have > 2<<20 {
+			cancel()
+		}
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted fetch: %v", err)
+	}
+	if got := pinKind(t, b.Node(), root); got != "partial" {
+		t.Fatalf("pin after interruption: %q", got)
+	}
+	if first.Have <= 0 || first.Have >= size {
+		t.Fatalf("first run stored %d of %d bytes", first.Have, size)
+	}
+	zero := "0"
+	if _, err := a.Node().SetLimits(LimitsArgs{MaxUpload: &zero}); err != nil {
+		t.Fatal(err)
+	}
+	// A daemon restart in between: the partial pin and the blocks persist.
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b = startDaemon(t, dir, DaemonOptions{})
+	if got := pinKind(t, b.Node(), root); got != "partial" {
+		t.Fatalf("pin after restart: %q", got)
+	}
+	second, err := b.Node().Fetch(context.Background(), FetchArgs{Path: root, Peers: []string{peerAddr(a)}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	remaining := int64(size) - first.Have
+	// Blocks in flight when the first run stopped may have been stored
+	// after its last report; nothing stored is fetched twice.
+	if second.Received > remaining+(256<<10) || second.Received < remaining-(4<<20) {
+		t.Errorf("second run received %d bytes, %d were missing", second.Received, remaining)
+	}
+	t.Logf("first run stored %d, second received %d (missing %d)", first.Have, second.Received, remaining)
+	if !bytes.Equal(catBytes(t, b.Node(), root), data) {
+		t.Error("resumed content differs")
+	}
+	if got := pinKind(t, b.Node(), root); got != "recursive" {
+		t.Errorf("pin after resume: %q", got)
+	}
+}
+
+// TestFetchSeederKilled stops one of two throttled seeders mid-download;
+// the other finishes it.
+func TestFetchSeederKilled(t *testing.T) {
+	const size = 8 << 20
+	data := randomData(size, 3)
+	slow := DaemonOptions{Transfer: TransferOptions{MaxUploadPerPeer: "3MB/s"}}
+	a, root := seed(t, data, slow)
+	c, _ := seed(t, data, slow)
+	b := startDaemon(t, t.TempDir(), DaemonOptions{})
+	var killed atomic.Bool
+	res, err := b.Node().Fetch(context.Background(), FetchArgs{Path: root, Peers: []string{peerAddr(a), peerAddr(c)}}, func(p FetchProgress) {
+		if p.Received > 1<<20 && !killed.Swap(true) {
+			go a.Close()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !killed.Load() {
+		t.Fatal("the seeder was never stopped")
+	}
+	if res.Pin != "recursive" || !bytes.Equal(catBytes(t, b.Node(), root), data) {
+		t.Errorf("result %+v, or content differs", res)
+	}
+}
+
+// TestSwarmReads: cat, ls and paths on a daemon fetch missing blocks from
+// connected peers; cat leaves no pin (a cache, as in Kubo).
+func TestSwarmReads(t *testing.T) {
+	ctx := context.Background()
+	tree := writeTree(t)
+	a := startDaemon(t, t.TempDir(), DaemonOptions{})
+	res, err := a.Node().Add(ctx, FileEntries([]string{tree}, true), AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := res.Roots[0]
+	b := startDaemon(t, t.TempDir(), DaemonOptions{})
+	if err := b.P2P().Connect(ctx, a.P2P().AddrInfo()); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(catBytes(t, b.Node(), root+"/sub/b.txt")); got != strings.Repeat("bravo ", 50000) {
+		t.Errorf("cat through the swarm: %d bytes", len(got))
+	}
+	ls, err := b.Node().Ls(ctx, root+"/sub")
+	if err != nil || len(ls) != 2 || ls[0].Name != "b.txt" || ls[1].Name != "deep" {
+		t.Errorf("ls through the swarm: %+v %v", ls, err)
+	}
+	if pins, _ := b.Node().PinLs(ctx); len(pins) != 0 {
+		t.Errorf("cat pinned %v", pins)
+	}
+	// Content nobody has is still "not found", not a hang.
+	missing := "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if _, err := b.Node().Cat(cctx, missing, &bytes.Buffer{}); !errors.Is(err, block.ErrNotFound) {
+		t.Errorf("cat of absent content: %v", err)
+	}
+}
+
+// TestFetchKeepPartialFalse: with KeepPartial false an abandoned download
+// drops its pin at once, leaving its blocks to gc.
+func TestFetchKeepPartialFalse(t *testing.T) {
+	data := randomData(4<<20, 4)
+	a, root := seed(t, data, DaemonOptions{Transfer: TransferOptions{MaxUpload: "2MB/s"}})
+	dir := t.TempDir()
+	n := openNode(t, dir, Options{})
+	n.repo.Config.Transfer.KeepPartial = "false"
+	if err := n.repo.SaveConfig(n.repo.Config); err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
+	b := startDaemon(t, dir, DaemonOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err := b.Node().Fetch(ctx, FetchArgs{Path: root, Peers: []string{peerAddr(a)}}, func(p FetchProgress) {
+		if p.Have > 0 {
+			cancel()
+		}
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted fetch: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for pinKind(t, b.Node(), root) != "" {
+		if time.Now().After(deadline) {
+			t.Fatal("partial pin kept with KeepPartial false")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestSetLimits(t *testing.T) {
+	dir := t.TempDir()
+	d := startDaemon(t, dir, DaemonOptions{Transfer: TransferOptions{MaxDownload: "1MB/s"}})
+	if got := d.Node().xfer.Limits().MaxDownload; got != 1e6 {
+		t.Fatalf("flag limit %v", got)
+	}
+	r := dialRemote(t, dir)
+	up := "25MB/s"
+	l, err := r.SetLimits(context.Background(), LimitsArgs{MaxUpload: &up, Persist: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.MaxUpload != 25e6 || l.MaxDownload != 1e6 || d.Node().xfer.Limits() != l {
+		t.Errorf("limits %+v", l)
+	}
+	bad := "fast"
+	if _, err := r.SetLimits(context.Background(), LimitsArgs{MaxUpload: &bad}); err == nil {
+		t.Error("a bad rate was accepted")
+	}
+	d.Close()
+	n := openNode(t, dir, Options{})
+	if got := n.repo.Config.Transfer.MaxUpload; got != "25MB/s" {
+		t.Errorf("persisted MaxUpload %q", got)
+	}
+}
+
+func mustParse(t *testing.T, s string) cid.Cid {
+	t.Helper()
+	c, err := ParseCID(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
