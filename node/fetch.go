@@ -15,6 +15,7 @@ import (
 	"github.com/trove-p2p/trove/block"
 	"github.com/trove-p2p/trove/blockstore"
 	"github.com/trove-p2p/trove/node/api"
+	"github.com/trove-p2p/trove/node/repo"
 	"github.com/trove-p2p/trove/transfer"
 )
 
@@ -238,11 +239,20 @@ func (n *Node) SetLimits(a LimitsArgs) (Limits, error) {
 		*f.cfg, *f.live = *f.v, bps
 	}
 	if a.Persist {
-		if err := n.repo.SaveConfig(cfg); err != nil {
+		// Re-read the file: it may have been edited since the daemon
+		// started, and only the limits are this call's to change.
+		fresh, err := repo.Open(n.repo.Path)
+		if err != nil {
+			return Limits{}, err
+		}
+		fc := fresh.Config
+		fc.Transfer.MaxUpload, fc.Transfer.MaxUploadPerPeer, fc.Transfer.MaxDownload =
+			cfg.Transfer.MaxUpload, cfg.Transfer.MaxUploadPerPeer, cfg.Transfer.MaxDownload
+		if err := fresh.SaveConfig(fc); err != nil {
 			return Limits{}, err
 		}
 	}
-	n.repo.Config = cfg
+	// n.repo.Config is left alone: other requests read it unlocked.
 	x.SetLimits(l)
 	return l, nil
 }

@@ -63,6 +63,7 @@ func newAddCmd(e *env) *cobra.Command {
 		rawLeaves        bool
 		maxLinks         int
 		progress         bool
+		ticket           bool
 	)
 	cmd := &cobra.Command{
 		Use:   "add [flags] PATH...",
@@ -103,12 +104,21 @@ flags override single settings of the profile.`,
 				o.Progress = bar.update
 			}
 			return e.withBackend(cmd, func(ctx context.Context, b backend) error {
+				if ticket && o.OnlyHash {
+					return usageError{fmt.Errorf("--ticket shares stored content; it cannot go with --only-hash")}
+				}
+				if err := needTicketDaemon(b, ticket); err != nil {
+					return err
+				}
 				res, err := b.Add(ctx, entries, o)
 				bar.finish()
 				if err != nil {
 					return err
 				}
-				return printAdded(e, res, quiet)
+				if err := printAdded(e, res, quiet); err != nil || !ticket {
+					return err
+				}
+				return printTickets(ctx, e, b, res.Roots)
 			})
 		},
 	}
@@ -128,6 +138,7 @@ flags override single settings of the profile.`,
 	f.IntVar(&maxLinks, "max-links", 0, "most children per file node (default from profile)")
 	f.StringVar(&o.Hash, "hash", "", "hash function: sha2-256 or blake3 (default from profile)")
 	f.BoolVar(&progress, "progress", true, "show a progress bar when stderr is a terminal")
+	f.BoolVar(&ticket, "ticket", false, "also print a trove:// ticket per root (needs the daemon; see `trove share`)")
 	return cmd
 }
 
@@ -219,18 +230,29 @@ func newGetCmd(e *env) *cobra.Command {
 	var o node.GetOptions
 	var out string
 	var progress bool
+	var peers []string
 	cmd := &cobra.Command{
-		Use:   "get CID[/path] [-o OUT]",
+		Use:   "get CID[/path]|trove://TICKET [-o OUT]",
 		Short: "Write a file or a whole tree to the local filesystem",
 		Long: `Write the file, symlink or directory tree a CID names to OUT (default: a
 new entry named after the CID, or after the last path component, in the
 current directory). Existing files are never overwritten without --force,
-and names that would escape OUT are refused.`,
-		Example: "  trove get bafybei... -o photos\n  trove get bafybei.../a/b.txt --force -o b.txt",
+and names that would escape OUT are refused.
+
+With a daemon running, blocks missing from the repo are first downloaded
+from every peer that has them at once (connected peers, --peer hints, the
+DHT; a trove:// ticket names its peers and skips the DHT), pinned, and
+announced. An interrupted get resumes where it stopped. Without a daemon
+only the local repo is read.`,
+		Example: "  trove get bafybei... -o photos\n  trove get bafybei.../a/b.txt --force -o b.txt\n  trove get trove://AEB... --peer /ip4/192.0.2.7/tcp/4801/p2p/12D3KooW...",
 		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			lp, err := localPath(args[0])
+			if err != nil {
+				return err
+			}
 			if out == "" {
-				out = defaultOutName(args[0])
+				out = defaultOutName(lp)
 			}
 			var bar *progressBar
 			if progress && isTerminal(e.stderr) {
@@ -238,10 +260,15 @@ and names that would escape OUT are refused.`,
 				o.Progress = bar.update
 			}
 			return e.withBackend(cmd, func(ctx context.Context, b backend) error {
-				res, err := b.Get(ctx, args[0], out, o)
-				bar.finish()
+				// On a daemon, missing blocks are fetched first (transfer.go).
+				p, err := prefetch(ctx, e, b, args[0], peers, progress)
 				if err != nil {
 					return err
+				}
+				res, err := b.Get(ctx, p, out, o)
+				bar.finish()
+				if err != nil {
+					return offlineHint(b, err)
 				}
 				if e.json {
 					return e.printJSON(res)
@@ -254,6 +281,7 @@ and names that would escape OUT are refused.`,
 	cmd.Flags().StringVarP(&out, "output", "o", "", "where to write (default: name from the CID path)")
 	cmd.Flags().BoolVarP(&o.Force, "force", "f", false, "overwrite existing files")
 	cmd.Flags().BoolVar(&progress, "progress", true, "show a progress bar when stderr is a terminal")
+	cmd.Flags().StringArrayVar(&peers, "peer", nil, "peer multiaddr ending in /p2p/ID to fetch from, repeatable (needs the daemon)")
 	return cmd
 }
 

@@ -88,6 +88,9 @@ another process holds the repo.`,
 	f.StringVar(&o.DHTMode, "dht-mode", "", "DHT mode: auto, server or client (default from config DHT.Mode)")
 	f.BoolVar(&o.NoMDNS, "no-mdns", false, "do not discover or announce peers on the local network")
 	f.StringVar(&o.APIAddr, "api", "", "also serve the API on this TCP host:port, token-protected (default from config API.TCPAddr)")
+	f.StringVar(&o.Transfer.MaxUpload, "max-upload", "", "cap upload to all peers, e.g. 25MB/s; 0 = unlimited (default from config Transfer.MaxUpload)")
+	f.StringVar(&o.Transfer.MaxUploadPerPeer, "max-upload-per-peer", "", "cap upload to each peer (default from config Transfer.MaxUploadPerPeer)")
+	f.StringVar(&o.Transfer.MaxDownload, "max-download", "", "cap download from all peers (default from config Transfer.MaxDownload)")
 	return cmd
 }
 
@@ -258,11 +261,16 @@ func newStatsCmd(e *env) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				ts, err := r.Transfers(ctx)
+				if err != nil {
+					return err
+				}
 				if e.json {
-					return e.printJSON(s)
+					return e.printJSON(statsWithTransfers{s, ts})
 				}
 				fmt.Fprintf(e.stdout, "PeerID:       %s\nPeers:        %d\nRoutingTable: %d\nTotalIn:      %d\nTotalOut:     %d\nRateIn:       %.0f B/s\nRateOut:      %.0f B/s\nBlocks:       %d\nRepoBytes:    %d\nDiskBytes:    %d\nPins:         %d\n",
 					s.PeerID, s.Peers, s.RoutingTable, s.TotalIn, s.TotalOut, s.RateIn, s.RateOut, s.Blocks, s.RepoBytes, s.DiskBytes, s.Pins)
+				printTransfers(e, ts)
 				return nil
 			})
 		},

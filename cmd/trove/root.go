@@ -207,6 +207,7 @@ it on first use. Exit codes are listed in docs/cli.md.`,
 		newInitCmd(e), newAddCmd(e), newCatCmd(e), newLsCmd(e), newGetCmd(e),
 		newPinCmd(e), newGCCmd(e), newRepoCmd(e), newBlockCmd(e), newDagCmd(e),
 		newDaemonCmd(e), newIDCmd(e), newPeersCmd(e), newConnectCmd(e), newRoutingCmd(e), newStatsCmd(e),
+		newShareCmd(e), newConfigCmd(e),
 	)
 	return root
 }

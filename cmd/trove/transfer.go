@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/trove-p2p/trove/block"
+	"github.com/trove-p2p/trove/node"
+	"github.com/trove-p2p/trove/transfer"
+)
+
+// localPath turns a get argument into the CID path the local copy reads:
+// a ticket becomes its CID (plus any /path after it).
+func localPath(arg string) (string, error) {
+	if !strings.HasPrefix(arg, transfer.TicketScheme) {
+		return arg, nil
+	}
+	tk, rest, _ := strings.Cut(strings.TrimPrefix(arg, transfer.TicketScheme), "/")
+	c, _, err := transfer.DecodeTicket(transfer.TicketScheme + tk)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", node.ErrBadCID, err)
+	}
+	if rest != "" {
+		return c.String() + "/" + rest, nil
+	}
+	return c.String(), nil
+}
+
+// prefetch downloads what arg names into the daemon's repo before get
+// copies it out, so the copy reads only local blocks. It returns the CID
+// the copy should read. Offline there is nothing to fetch from: the copy
+// runs on the local repo as before, and a missing block is exit code 4.
+func prefetch(ctx context.Context, e *env, b backend, arg string, peers []string, showProgress bool) (string, error) {
+	// Only a daemon can fetch: the offline *node.Node has a Fetch method
+	// too, but no network to fetch from.
+	f, ok := b.(*node.Remote)
+	if !ok {
+		if len(peers) > 0 {
+			fmt.Fprintln(e.stderr, "trove: --peer ignored: no daemon is running, so only the local repo is read")
+		}
+		return localPath(arg)
+	}
+	var show func(node.FetchProgress)
+	switch {
+	case e.json:
+		show = jsonProgress(e.stdout)
+	case showProgress && isTerminal(e.stderr):
+		bar := &transferBar{w: e.stderr}
+		defer bar.finish()
+		show = bar.update
+	}
+	res, err := f.Fetch(ctx, node.FetchArgs{Path: arg, Peers: peers}, show)
+	if err != nil {
+		return "", err
+	}
+	return res.Cid, nil
+}
+
+// progressEvent is one NDJSON line of `get --json` (docs/cli.md).
+type progressEvent struct {
+	Type string `json:"Type"` // always "progress"
+	node.FetchProgress
+}
+
+func jsonProgress(w io.Writer) func(node.FetchProgress) {
+	enc := json.NewEncoder(w)
+	return func(p node.FetchProgress) { enc.Encode(progressEvent{Type: "progress", FetchProgress: p}) }
+}
+
+// transferBar redraws one stderr line: bytes, rate, ETA and peers.
+type transferBar struct {
+	w     io.Writer
+	mu    sync.Mutex
+	drawn bool
+	last  node.FetchProgress
+}
+
+func (b *transferBar) update(p node.FetchProgress) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.last, b.drawn = p, true
+	b.draw()
+}
+
+func (b *transferBar) draw() {
+	p := b.last
+	have := humanBytes(float64(p.Have))
+	if p.Total > 0 {
+		have += " / " + humanBytes(float64(p.Total))
+	}
+	eta := "ETA -"
+	if p.ETA > 0 {
+		eta = "ETA " + (time.Duration(p.ETA) * time.Second).String()
+	}
+	fmt.Fprintf(b.w, "\r\033[K%s  %s/s  %s  %d peer(s)", have, humanBytes(p.Rate), eta, p.Peers)
+}
+
+func (b *transferBar) finish() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.drawn {
+		fmt.Fprintln(b.w)
+	}
+}
+
+// offlineHint says why content is missing when no daemon could fetch it.
+func offlineHint(b backend, err error) error {
+	if _, ok := b.(*node.Remote); !ok && errors.Is(err, block.ErrNotFound) {
+		return fmt.Errorf("%w (not in the local repo; start `trove daemon` to fetch it from peers)", err)
+	}
+	return err
+}
+
+// needTicketDaemon refuses `add --ticket` before adding anything when no
+// daemon runs: a ticket carries the running node's addresses.
+func needTicketDaemon(b backend, ticket bool) error {
+	if _, ok := b.(*node.Remote); ticket && !ok {
+		return fmt.Errorf("%w: --ticket prints this node's addresses, which only the daemon knows (start one with `trove daemon`)", errNeedsDaemon)
+	}
+	return nil
+}
+
+// printTickets prints a ticket per added root: "ticket ROOT TICKET" lines,
+// or with --json one more JSON document, an array of ShareResult.
+func printTickets(ctx context.Context, e *env, b backend, roots []string) error {
+	r := b.(*node.Remote)
+	out := make([]ShareResult, 0, len(roots))
+	for _, root := range roots {
+		tk, err := ticketFor(ctx, r, root)
+		if err != nil {
+			return err
+		}
+		out = append(out, ShareResult{Cid: root, Ticket: tk})
+	}
+	if e.json {
+		return e.printJSON(out)
+	}
+	for _, s := range out {
+		fmt.Fprintf(e.stdout, "ticket %s %s\n", s.Cid, s.Ticket)
+	}
+	return nil
+}
+
+// statsWithTransfers is `trove stats --json`: the network and repo figures
+// as before, plus a Transfers object.
+type statsWithTransfers struct {
+	node.StatsResult
+	Transfers node.TransferStats `json:"Transfers"`
+}
+
+// printTransfers is the transfer section of `trove stats`.
+func printTransfers(e *env, ts node.TransferStats) {
+	l := ts.Limits
+	fmt.Fprintf(e.stdout, "Limits:       upload %s, per peer %s, download %s\n",
+		node.FormatRate(l.MaxUpload), node.FormatRate(l.MaxUploadPerPeer), node.FormatRate(l.MaxDownload))
+	fmt.Fprintf(e.stdout, "Downloads:    %d\n", len(ts.Downloads))
+	for _, p := range ts.Downloads {
+		total := "?"
+		if p.Total > 0 {
+			total = humanBytes(float64(p.Total))
+		}
+		fmt.Fprintf(e.stdout, "  %s  %s / %s  %s/s  %d peer(s)\n", p.Cid, humanBytes(float64(p.Have)), total, humanBytes(p.Rate), p.Peers)
+	}
+	var served int64
+	for _, b := range ts.Served {
+		served += b
+	}
+	fmt.Fprintf(e.stdout, "Served:       %s to %d peer(s)\n", humanBytes(float64(served)), len(ts.Served))
+}
