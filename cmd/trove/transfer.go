@@ -59,6 +59,9 @@ func prefetch(ctx context.Context, e *env, b backend, arg string, peers []string
 	if err != nil {
 		return "", err
 	}
+	if e.json {
+		json.NewEncoder(e.stdout).Encode(fetchedEvent{Type: "fetched", FetchResult: res})
+	}
 	return res.Cid, nil
 }
 
@@ -66,6 +69,13 @@ func prefetch(ctx context.Context, e *env, b backend, arg string, peers []string
 type progressEvent struct {
 	Type string `json:"Type"` // always "progress"
 	node.FetchProgress
+}
+
+// fetchedEvent is the NDJSON line `get --json` prints when the download
+// is complete, before the copy's result.
+type fetchedEvent struct {
+	Type string `json:"Type"` // always "fetched"
+	node.FetchResult
 }
 
 func jsonProgress(w io.Writer) func(node.FetchProgress) {
