@@ -180,6 +180,27 @@ func TestBinaryTransfer(t *testing.T) {
 	if got, err := os.ReadFile(dst2); err != nil || !bytes.Equal(got, data2) {
 		t.Fatalf("resumed bytes differ (%d of %d, %v)", len(got), len(data2), err)
 	}
+
+	// cat of a ticket streams from its provider; stats shows the served bytes.
+	small := filepath.Join(base, "small.txt")
+	os.WriteFile(small, []byte("streamed by ticket\n"), 0o644)
+	out, errs, code = troveBin(t, bin, repoC, "add", "-q", "--ticket", small)
+	fields := strings.Fields(out)
+	if code != 0 || len(fields) != 4 || fields[1] != "ticket" || !strings.HasPrefix(fields[3], "trove://") {
+		t.Fatalf("add --ticket: exit %d %q\n%s", code, out, errs)
+	}
+	if got, errs, code := troveBin(t, bin, repoB, "cat", fields[3]); code != 0 || got != "streamed by ticket\n" {
+		t.Errorf("cat of a ticket: exit %d %q\n%s", code, got, errs)
+	}
+	out, errs, code = troveBin(t, bin, repoC, "stats", "--json")
+	var st struct {
+		Transfers struct {
+			Served map[string]int64
+		}
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || st.Transfers.Served[b.peer] < int64(len(data2))/2 {
+		t.Errorf("stats on C: exit %d %q %s", code, out, errs)
+	}
 	c.stop(t)
 	b.stop(t)
 }

@@ -179,24 +179,32 @@ func printAdded(e *env, res node.AddResult, quiet bool) error {
 }
 
 func newCatCmd(e *env) *cobra.Command {
-	return &cobra.Command{
-		Use:     "cat CID[/path]",
+	var peers []string
+	cmd := &cobra.Command{
+		Use:     "cat CID[/path]|trove://TICKET",
 		Short:   "Write a file's contents to stdout",
 		Long:    "Write the contents of the file a CID (or a path inside a directory CID) names to stdout.",
 		Example: "  trove cat bafkrei...\n  trove cat bafybei.../docs/readme.txt > readme.txt",
 		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.withBackend(cmd, func(ctx context.Context, b backend) error {
-				_, err := b.Cat(ctx, args[0], e.stdout)
-				return err
+				p, err := prepareRead(ctx, e, b, args[0], peers)
+				if err != nil {
+					return err
+				}
+				_, err = b.Cat(ctx, p, e.stdout)
+				return offlineHint(b, err)
 			})
 		},
 	}
+	cmd.Flags().StringArrayVar(&peers, "peer", nil, "peer multiaddr ending in /p2p/ID to fetch from, repeatable (needs the daemon)")
+	return cmd
 }
 
 func newLsCmd(e *env) *cobra.Command {
-	return &cobra.Command{
-		Use:   "ls CID[/path]",
+	var peers []string
+	cmd := &cobra.Command{
+		Use:   "ls CID[/path]|trove://TICKET",
 		Short: "List a directory",
 		Long: `List the entries of the directory a CID (or path) names: CID, size and name,
 directories marked with a trailing "/". Sharded (HAMT) directories list
@@ -205,9 +213,13 @@ in name order like plain ones.`,
 		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.withBackend(cmd, func(ctx context.Context, b backend) error {
-				ents, err := b.Ls(ctx, args[0])
+				p, err := prepareRead(ctx, e, b, args[0], peers)
 				if err != nil {
 					return err
+				}
+				ents, err := b.Ls(ctx, p)
+				if err != nil {
+					return offlineHint(b, err)
 				}
 				if e.json {
 					return e.printJSON(ents)
@@ -224,6 +236,8 @@ in name order like plain ones.`,
 			})
 		},
 	}
+	cmd.Flags().StringArrayVar(&peers, "peer", nil, "peer multiaddr ending in /p2p/ID to fetch from, repeatable (needs the daemon)")
+	return cmd
 }
 
 func newGetCmd(e *env) *cobra.Command {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/trove-p2p/trove/block"
 	"github.com/trove-p2p/trove/node"
 	"github.com/trove-p2p/trove/transfer"
@@ -182,4 +183,58 @@ func printTransfers(e *env, ts node.TransferStats) {
 		served += b
 	}
 	fmt.Fprintf(e.stdout, "Served:       %s to %d peer(s)\n", humanBytes(float64(served)), len(ts.Served))
+}
+
+// prepareRead readies cat and ls: a ticket becomes its CID path, and on a
+// daemon the ticket's providers and --peer hints are connected first,
+// since connected peers are the first providers the daemon asks for a
+// missing block. A peer that cannot be reached is reported, not fatal:
+// others may still have the content.
+func prepareRead(ctx context.Context, e *env, b backend, arg string, peers []string) (string, error) {
+	lp, err := localPath(arg)
+	if err != nil {
+		return "", err
+	}
+	r, ok := b.(*node.Remote)
+	if !ok {
+		if len(peers) > 0 {
+			fmt.Fprintln(e.stderr, "trove: --peer ignored: no daemon is running, so only the local repo is read")
+		}
+		return lp, nil
+	}
+	// One group per peer: its addresses are tried until one connects.
+	var groups [][]string
+	for _, p := range peers {
+		groups = append(groups, []string{p})
+	}
+	if strings.HasPrefix(arg, transfer.TicketScheme) {
+		tk, _, _ := strings.Cut(strings.TrimPrefix(arg, transfer.TicketScheme), "/")
+		_, provs, _ := transfer.DecodeTicket(transfer.TicketScheme + tk)
+		for _, ai := range provs {
+			addrs, err := peer.AddrInfoToP2pAddrs(&ai)
+			if err != nil || len(addrs) == 0 {
+				continue
+			}
+			var g []string
+			for _, a := range addrs {
+				g = append(g, a.String())
+			}
+			groups = append(groups, g)
+		}
+	}
+	for _, g := range groups {
+		var err error
+		for _, a := range g {
+			if _, err = r.Connect(ctx, a); err == nil {
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		if err != nil {
+			fmt.Fprintf(e.stderr, "trove: could not reach %s: %v\n", g[0], err)
+		}
+	}
+	return lp, nil
 }
