@@ -302,3 +302,93 @@ func mustParse(t *testing.T, s string) cid.Cid {
 	}
 	return c
 }
+
+// firstWrite records when the first byte arrived.
+type firstWrite struct {
+	n     int64
+	first time.Time
+}
+
+func (w *firstWrite) Write(p []byte) (int, error) {
+	if w.n == 0 && len(p) > 0 {
+		w.first = time.Now()
+	}
+	w.n += int64(len(p))
+	return len(p), nil
+}
+
+// TestCatStreamsWhileDownloading: cat on a daemon of a file only a
+// throttled peer has starts writing long before the download could have
+// finished, and the running download shows in Transfers.
+func TestCatStreamsWhileDownloading(t *testing.T) {
+	const size = 6 << 20
+	data := randomData(size, 5)
+	a, root := seed(t, data, DaemonOptions{Transfer: TransferOptions{MaxUpload: "2MB/s"}})
+	b := startDaemon(t, t.TempDir(), DaemonOptions{})
+	ctx := context.Background()
+	if err := b.P2P().Connect(ctx, a.P2P().AddrInfo()); err != nil {
+		t.Fatal(err)
+	}
+	var w firstWrite
+	live := make(chan TransferStats, 1)
+	go func() {
+		for range 40 {
+			time.Sleep(50 * time.Millisecond)
+			if st, err := b.Node().Transfers(); err == nil && len(st.Downloads) > 0 {
+				live <- st
+				return
+			}
+		}
+		close(live)
+	}()
+	start := time.Now()
+	n, err := b.Node().Cat(ctx, root, &w)
+	if err != nil || n != size {
+		t.Fatalf("cat: %d bytes, %v", n, err)
+	}
+	took, firstAfter := time.Since(start), w.first.Sub(start)
+	t.Logf("first byte after %v, all %d bytes after %v", firstAfter, size, took)
+	// 6 MB at 2 MB/s takes ~3 s; the first byte must not wait for it.
+	if took < 2*time.Second || firstAfter > took/3 {
+		t.Errorf("first byte after %v of %v: cat did not stream", firstAfter, took)
+	}
+	st, ok := <-live
+	if !ok || st.Downloads[0].Cid != root {
+		t.Errorf("the download did not show in Transfers: %+v", st)
+	}
+}
+
+// TestKeepPartialExpiresAcrossRestart: a partial pin left by a daemon that
+// stopped mid-get expires after KeepPartial counted from the download's
+// start, even though the daemon that made it is gone.
+func TestKeepPartialExpiresAcrossRestart(t *testing.T) {
+	data := randomData(4<<20, 6)
+	a, root := seed(t, data, DaemonOptions{Transfer: TransferOptions{MaxUpload: "2MB/s"}})
+	dir := t.TempDir()
+	n := openNode(t, dir, Options{})
+	n.repo.Config.Transfer.KeepPartial = "1s"
+	if err := n.repo.SaveConfig(n.repo.Config); err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
+	b := startDaemon(t, dir, DaemonOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Node().Fetch(ctx, FetchArgs{Path: root, Peers: []string{peerAddr(a)}}, func(p FetchProgress) {
+		if p.Have > 0 {
+			cancel()
+		}
+	})
+	if got := pinKind(t, b.Node(), root); got != "partial" {
+		t.Fatalf("pin after interruption: %q", got)
+	}
+	b.Close() // before the 1s timer: only the restarted daemon can drop it
+	time.Sleep(1500 * time.Millisecond)
+	b = startDaemon(t, dir, DaemonOptions{})
+	deadline := time.Now().Add(5 * time.Second)
+	for pinKind(t, b.Node(), root) != "" {
+		if time.Now().After(deadline) {
+			t.Fatal("expired partial pin kept after restart")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
