@@ -170,7 +170,13 @@ func (n *Node) Fetch(ctx context.Context, a FetchArgs, fn func(FetchProgress)) (
 	res.Received, res.Have, res.Seconds = last.Bytes, last.Have, time.Since(start).Seconds()
 	if err != nil {
 		if !pinned || prior.Kind == blockstore.PinPartial {
-			x.abandon(c, x.keep)
+			keep := x.keep
+			if ok, herr := n.store.Has(context.WithoutCancel(ctx), c); herr == nil && !ok {
+				// Nothing arrived, so there is nothing to resume: a pin
+				// on an absent root would only clutter `pin ls`.
+				keep = 0
+			}
+			x.abandon(c, keep)
 		}
 		if errors.Is(err, transfer.ErrNoProviders) {
 			err = fmt.Errorf("fetch %s: no peer could deliver it: %w (%w)", c, block.NotFound(c), err)

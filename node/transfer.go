@@ -48,9 +48,9 @@ const partialPinPrefix = "trove get, partial since "
 // discovery of further sources.
 const dhtLookupTimeout = time.Minute
 
-// parseKeepPartial reads Transfer.KeepPartial: a duration, "true" (keep
+// ParseKeepPartial reads Transfer.KeepPartial: a duration, "true" (keep
 // for ever, returned as a negative duration) or "false" (drop at once).
-func parseKeepPartial(s string) (time.Duration, error) {
+func ParseKeepPartial(s string) (time.Duration, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "":
 		return DefaultKeepPartial, nil
@@ -121,7 +121,7 @@ func (d *Daemon) startTransfer(o TransferOptions) error {
 	if err != nil {
 		return err
 	}
-	keep, err := parseKeepPartial(cfg.KeepPartial)
+	keep, err := ParseKeepPartial(cfg.KeepPartial)
 	if err != nil {
 		return err
 	}

@@ -392,3 +392,24 @@ func TestKeepPartialExpiresAcrossRestart(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestFetchNobodyHasIt: a get of content no peer has is "not found", and
+// leaves no partial pin behind since nothing arrived.
+func TestFetchNobodyHasIt(t *testing.T) {
+	a := startDaemon(t, t.TempDir(), DaemonOptions{})
+	b := startDaemon(t, t.TempDir(), DaemonOptions{})
+	missing := "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := b.Node().Fetch(ctx, FetchArgs{Path: missing, Peers: []string{peerAddr(a)}}, nil)
+	if !errors.Is(err, block.ErrNotFound) {
+		t.Fatalf("fetch of absent content: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for pinKind(t, b.Node(), missing) != "" {
+		if time.Now().After(deadline) {
+			t.Fatal("partial pin kept for content that never arrived")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

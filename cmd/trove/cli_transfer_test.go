@@ -56,6 +56,10 @@ func TestTransferCommandsOffline(t *testing.T) {
 	if _, _, code := trove(t, r, nil, "config", "set", "Transfer.MaxUpload", "fast"); code != exitUsage {
 		t.Errorf("bad rate: exit %d, want %d", code, exitUsage)
 	}
+	if _, _, code := trove(t, r, nil, "config", "set", "Transfer.KeepPartial", "soon"); code != exitUsage {
+		t.Errorf("bad KeepPartial: exit %d, want %d", code, exitUsage)
+	}
+	mustTrove(t, r, nil, "config", "set", "Transfer.KeepPartial", "72h")
 	root := strings.TrimSpace(mustTrove(t, r, strings.NewReader("shared\n"), "add", "-q", "-"))
 	if _, errs, code := trove(t, r, nil, "share", root); code == 0 || !strings.Contains(errs, "daemon") {
 		t.Errorf("share offline: exit %d %q", code, errs)

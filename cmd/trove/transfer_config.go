@@ -116,11 +116,17 @@ take effect when the daemon next starts.`,
 			if err != nil {
 				return usageError{err}
 			}
+			// The Transfer values are parsed by the node, not the repo
+			// package; checking them here means an offline set cannot
+			// save a value the daemon would refuse at its next start.
 			live, isLive := liveKeys[key]
 			if isLive {
-				// Checked here too, so an offline set cannot save a rate
-				// the daemon would refuse at its next start.
 				if _, err := node.ParseRate(value); err != nil {
+					return usageError{err}
+				}
+			}
+			if key == "Transfer.KeepPartial" {
+				if _, err := node.ParseKeepPartial(value); err != nil {
 					return usageError{err}
 				}
 			}
