@@ -181,6 +181,62 @@ func TestBinaryTransfer(t *testing.T) {
 		t.Fatalf("resumed bytes differ (%d of %d, %v)", len(got), len(data2), err)
 	}
 
+	// kill -9 of the getting daemon mid-get; restarted, get resumes.
+	if _, errs, code := troveBin(t, bin, repoC, "config", "set", "Transfer.MaxUploadPerPeer", "4MB/s"); code != 0 {
+		t.Fatalf("config set: exit %d\n%s", code, errs)
+	}
+	file3 := filepath.Join(base, "data3.bin")
+	data3 := append([]byte("third file\n"), data[:16<<20]...)
+	os.WriteFile(file3, data3, 0o644)
+	out, errs, code = troveBin(t, bin, repoC, "add", "-q", file3)
+	if code != 0 {
+		t.Fatalf("add: exit %d\n%s", code, errs)
+	}
+	root3 := strings.TrimSpace(out)
+	dst3 := filepath.Join(base, "out3.bin")
+	hit = make(chan struct{})
+	cmd, events, errb = runGet(t, bin, repoB, func(ev getEvent) bool {
+		if ev.Type == "progress" && ev.Have > 4<<20 {
+			first = ev
+			close(hit)
+			return true
+		}
+		return false
+	}, root3, "--peer", c.listen[0], "-o", dst3)
+	select {
+	case <-hit:
+		b.cmd.Process.Kill()
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no progress past 4 MiB\n%s", errb)
+	}
+	<-b.exited
+	if err := waitBounded(cmd, 30*time.Second); err == nil {
+		t.Error("get succeeded although its daemon was killed")
+	}
+	<-events
+	b = startDaemonProc(t, bin, repoB)
+	if _, errs, code := troveBin(t, bin, repoC, "config", "set", "Transfer.MaxUploadPerPeer", "0"); code != 0 {
+		t.Fatalf("config set: exit %d\n%s", code, errs)
+	}
+	cmd, events, errb = runGet(t, bin, repoB, nil, root3, "--peer", c.listen[0], "-o", dst3, "--force")
+	if err := waitBounded(cmd, 30*time.Second); err != nil {
+		t.Fatalf("get after daemon restart: %v\n%s", err, errb)
+	}
+	fetched = getEvent{}
+	for _, ev := range <-events {
+		if ev.Type == "fetched" {
+			fetched = ev
+		}
+	}
+	missing = fetched.Have - first.Have
+	if fetched.Pin != "recursive" || fetched.Received > missing || fetched.Received < missing-(8<<20) {
+		t.Errorf("get after kill -9 received %d bytes; %d were missing (%+v)", fetched.Received, missing, fetched)
+	}
+	t.Logf("after kill -9: had %d bytes, second run received %d of %d", first.Have, fetched.Received, len(data3))
+	if got, err := os.ReadFile(dst3); err != nil || !bytes.Equal(got, data3) {
+		t.Fatalf("bytes after kill -9 and resume differ (%d of %d, %v)", len(got), len(data3), err)
+	}
+
 	// cat of a ticket streams from its provider; stats shows the served bytes.
 	small := filepath.Join(base, "small.txt")
 	os.WriteFile(small, []byte("streamed by ticket\n"), 0o644)
