@@ -93,3 +93,19 @@ func mustParseCID(t *testing.T, s string) cid.Cid {
 	}
 	return c
 }
+
+func TestTransferBar(t *testing.T) {
+	var buf strings.Builder
+	bar := &transferBar{w: &buf}
+	bar.update(node.FetchProgress{Have: 3 << 20, Total: 12 << 20, Rate: 1 << 20, ETA: 9, Peers: 2})
+	bar.finish()
+	got := buf.String()
+	for _, want := range []string{"3.0 MiB / 12.0 MiB", "1.0 MiB/s", "ETA 9s", "2 peer(s)"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("progress line %q lacks %q", got, want)
+		}
+	}
+	if !strings.HasSuffix(got, "\n") {
+		t.Errorf("finish did not end the line: %q", got)
+	}
+}
