@@ -84,8 +84,8 @@ func (ss *Session) Put(ctx context.Context, c cid.Cid, data []byte) error {
 // importer hashes the next chunk while Badger writes the previous one and
 // memory stays bounded. A Batch is for one goroutine.
 //
-// Put may retain data until Commit or Discard returns: the caller must not
-// modify it.
+// Put may retain data until Commit or Discard returns, or until it is
+// passed to the OnRelease function: the caller must not modify it before.
 type Batch struct {
 	s       *Store
 	ss      *Session
@@ -97,6 +97,10 @@ type Batch struct {
 	errMu   sync.Mutex
 	err     error
 	done    bool
+	// release, if set, gets back each Put's data once Badger has
+	// copied it; held is the data of the open transaction.
+	release func([]byte)
+	held    [][]byte
 }
 
 var _ block.Putter = (*Batch)(nil)
@@ -137,6 +141,13 @@ func (b *Batch) getErr() error {
 	return b.err
 }
 
+// OnRelease makes the batch call f with every Put's data once Badger has
+// copied it into the value log or the memtable, so an importer can reuse
+// its buffers instead of allocating a chunk per block (see
+// importer.Releaser). f runs on Badger's callback goroutines, before
+// Commit or Discard returns. Set it before the first Put.
+func (b *Batch) OnRelease(f func(data []byte)) { b.release = f }
+
 var errBatchDone = errors.New("blockstore: batch already committed or discarded")
 
 // Put adds a block to the batch. Errors from earlier background writes are
@@ -165,6 +176,9 @@ func (b *Batch) Put(ctx context.Context, c cid.Cid, data []byte) error {
 	if err != nil {
 		return mapErr(c, err)
 	}
+	if b.release != nil {
+		b.held = append(b.held, data)
+	}
 	b.pending += len(data) + len(key)
 	if b.pending >= b.s.opts.BatchBytes {
 		b.flush()
@@ -177,13 +191,20 @@ func (b *Batch) Put(ctx context.Context, c cid.Cid, data []byte) error {
 func (b *Batch) flush() {
 	txn := b.txn
 	n := b.pending
+	held := b.held
 	b.txn = b.s.db.NewTransaction(true)
-	b.pending = 0
+	b.pending, b.held = 0, nil
 	b.sem <- struct{}{}
 	b.wg.Add(1)
 	b.s.gate.RLock()
 	txn.CommitWith(func(err error) {
 		b.s.gate.RUnlock()
+		// Badger has copied every value by the time the callback runs,
+		// or never will (the commit failed): either way the bytes are
+		// free again.
+		for _, d := range held {
+			b.release(d)
+		}
 		if err == nil {
 			err = b.s.wrote(n)
 		}
@@ -224,6 +245,10 @@ func (b *Batch) Discard() {
 	}
 	b.done = true
 	b.txn.Discard()
+	for _, d := range b.held {
+		b.release(d)
+	}
+	b.held = nil
 	b.wg.Wait()
 	if b.ownSess {
 		b.ss.End()
