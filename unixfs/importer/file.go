@@ -25,6 +25,17 @@ type Putter interface {
 	Put(ctx context.Context, c cid.Cid, data []byte) error
 }
 
+// Releaser is a Putter that holds blocks only until they are written and
+// can say so. The importer calls OnRelease once, before the first Put, and
+// the sink then calls f with each Put's data once nothing references it
+// any more; f may be called from any goroutine. The importer uses it to
+// reuse chunk buffers instead of allocating one per chunk: at a GiB per
+// second a fresh buffer per chunk doubles the Go heap between collections
+// and costs page faults and clearing for every byte.
+type Releaser interface {
+	OnRelease(f func(data []byte))
+}
+
 // link is a child as its parent needs it: CID, cumulative DAG size (Tsize)
 // and the number of file bytes below it.
 type link struct {
@@ -49,9 +60,12 @@ type fileImporter struct {
 	r       resolved
 	sink    Putter
 	workers int
-	// free recycles chunk buffers when no sink keeps them, so only-hash
-	// runs allocate a bounded set of buffers instead of one per chunk.
+	// free recycles chunk buffers when no sink keeps them (or a Releaser
+	// gives them back), so runs allocate a bounded set of buffers instead
+	// of one per chunk.
 	free chan []byte
+	// released says the sink gives kept buffers back (Releaser).
+	released bool
 	// scratch receives the start of every file; importFile calls on one
 	// fileImporter are sequential, so one buffer serves them all.
 	scratch []byte
@@ -69,8 +83,23 @@ func newFileImporter(p Params, sink Putter) (*fileImporter, error) {
 		return nil, err
 	}
 	w := runtime.GOMAXPROCS(0)
-	return &fileImporter{r: r, sink: sink, workers: w, free: make(chan []byte, 3*w+4)}, nil
+	fi := &fileImporter{r: r, sink: sink, workers: w}
+	pool := 3*w + 4
+	if rs, ok := sink.(Releaser); ok && fi.keeps() {
+		// Buffers come back in bursts, when the sink writes a batch, so
+		// the pool must hold a sink's worth of them or most are dropped
+		// and allocated again. It only holds buffers that exist anyway.
+		pool += releasePool
+		fi.released = true
+		rs.OnRelease(fi.putBuf)
+	}
+	fi.free = make(chan []byte, pool)
+	return fi, nil
 }
+
+// releasePool is how many returned chunk buffers a releasing sink may
+// park in the pool: enough for the blockstore's batches in flight.
+const releasePool = 64
 
 func (fi *fileImporter) put(ctx context.Context, c cid.Cid, data []byte) error {
 	if fi.sink == nil {
@@ -82,12 +111,13 @@ func (fi *fileImporter) put(ctx context.Context, c cid.Cid, data []byte) error {
 	return nil
 }
 
-// recycle reports whether chunk buffers can be reused once their leaf is
-// done: true unless the sink has been handed the buffer itself.
-func (fi *fileImporter) recycle() bool { return fi.sink == nil || !fi.r.rawLeaves }
+// keeps reports whether the sink is handed chunk buffers themselves (raw
+// leaves), so a buffer is free again only when the sink releases it, if
+// ever, rather than once its leaf is stored.
+func (fi *fileImporter) keeps() bool { return fi.sink != nil && fi.r.rawLeaves }
 
 func (fi *fileImporter) getBuf() []byte {
-	if fi.recycle() {
+	if !fi.keeps() || fi.released {
 		select {
 		case b := <-fi.free:
 			return b[:fi.r.chunkSize]
@@ -97,8 +127,10 @@ func (fi *fileImporter) getBuf() []byte {
 	return make([]byte, fi.r.chunkSize)
 }
 
+// putBuf offers a buffer nothing references any more to the pool; it is
+// safe from any goroutine.
 func (fi *fileImporter) putBuf(b []byte) {
-	if !fi.recycle() || cap(b) < fi.r.chunkSize {
+	if cap(b) < fi.r.chunkSize {
 		return
 	}
 	select {
@@ -118,8 +150,8 @@ func (fi *fileImporter) leaf(ctx context.Context, data []byte) (link, error) {
 
 // leafBlock makes the block for one chunk without storing it: the part of
 // leaf that the hashing workers run. With raw leaves the chunk is the
-// block, so data must not be reused while a sink may hold it (recycle says
-// when it can be).
+// block, so data must not be reused while a sink may hold it (keeps says
+// when it cannot be).
 func (fi *fileImporter) leafBlock(data []byte) (link, []byte, error) {
 	if fi.r.rawLeaves {
 		c, err := block.Sum(1, block.CodecRaw, fi.r.hash, data)
@@ -229,10 +261,12 @@ func (fi *fileImporter) importFile(ctx context.Context, r io.Reader) (FileResult
 				return nil
 			case err == io.ErrUnexpectedEOF:
 				buf, last = buf[:n], true
-				if !fi.recycle() && n < len(buf)/2 {
+				if fi.keeps() && n < len(buf)/2 {
 					// The sink keeps this block: do not pin a
 					// whole chunk buffer for a short tail.
-					buf = slices.Clone(buf)
+					tail := slices.Clone(buf)
+					fi.putBuf(buf)
+					buf = tail
 				}
 			case err != nil:
 				return fmt.Errorf("importer: reading: %w", err)
@@ -268,7 +302,9 @@ func (fi *fileImporter) importFile(ctx context.Context, r io.Reader) (FileResult
 			if err := fi.put(gctx, j.l.cid, j.blk); err != nil {
 				return err
 			}
-			fi.putBuf(j.data)
+			if !fi.keeps() {
+				fi.putBuf(j.data)
+			}
 			if err := b.add(gctx, j.l); err != nil {
 				return err
 			}
