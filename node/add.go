@@ -290,6 +290,17 @@ func (l *lockedPutter) Put(ctx context.Context, c cid.Cid, data []byte) error {
 	return l.p.Put(ctx, c, data)
 }
 
+// OnRelease passes the importer's buffer recycling through to the batch;
+// without it every 1 MiB chunk is a fresh allocation and the heap of a
+// large add doubles between collections.
+func (l *lockedPutter) OnRelease(f func([]byte)) { forwardRelease(l.p, f) }
+
+func forwardRelease(p importer.Putter, f func([]byte)) {
+	if r, ok := p.(importer.Releaser); ok {
+		r.OnRelease(f)
+	}
+}
+
 // holdLast delays every Put by one so the final block, which the
 // DirBuilder writes last when it encodes its root, can be dropped.
 type holdLast struct {
@@ -311,6 +322,10 @@ func (h *holdLast) Put(ctx context.Context, c cid.Cid, data []byte) error {
 	h.has, h.c, h.data = true, c, data
 	return nil
 }
+
+// OnRelease forwards to the wrapped sink: a held block is released only
+// after it has been passed on and written, so holding changes nothing.
+func (h *holdLast) OnRelease(f func([]byte)) { forwardRelease(h.p, f) }
 
 // flushUnless writes the held block unless it is skip.
 func (h *holdLast) flushUnless(ctx context.Context, skip cid.Cid) error {
