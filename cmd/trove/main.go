@@ -108,7 +108,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func message(err error) string {
 	switch {
 	case errors.Is(err, context.Canceled):
-		return "interrupted (an unfinished add or import pins nothing; its partial data goes at the next gc)"
+		return "interrupted (an unfinished add or import pins nothing; an unfinished get keeps what it fetched for Transfer.KeepPartial, so running it again resumes)"
 	case errors.Is(err, blockstore.ErrLocked):
 		return err.Error() + "\n(only one trove process may use a repo; stop the other one or wait for it)"
 	case errors.Is(err, fs.ErrExist) && !errors.Is(err, repo.ErrExists):
