@@ -8,6 +8,7 @@ import (
 	"io"
 	"iter"
 	"log/slog"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/trove-p2p/trove/internal/logging"
@@ -209,7 +210,69 @@ it on first use. Exit codes are listed in docs/cli.md.`,
 		newDaemonCmd(e), newIDCmd(e), newPeersCmd(e), newConnectCmd(e), newRoutingCmd(e), newStatsCmd(e),
 		newShareCmd(e), newConfigCmd(e),
 	)
+	// Cobra's completion command is added lazily at Execute; add it now so
+	// it gets examples and the group handling below like every command.
+	root.InitDefaultCompletionCmd()
+	completionExamples(root)
+	walk(root, func(c *cobra.Command) {
+		if c.HasSubCommands() && !c.Runnable() {
+			groupCmd(c)
+		}
+	})
 	return root
+}
+
+// walk calls f on c and every command below it.
+func walk(c *cobra.Command, f func(*cobra.Command)) {
+	f(c)
+	for _, sub := range c.Commands() {
+		walk(sub, f)
+	}
+}
+
+// groupCmd makes a command that only holds subcommands (trove, pin, repo,
+// block, dag, routing, config) print its help when run alone, and refuse
+// an unknown subcommand as a usage error (exit 2). Cobra would otherwise
+// print the help and exit 0 for `trove pin remove X`, so a typo in a
+// script looked like success.
+func groupCmd(c *cobra.Command) {
+	if c.SuggestionsMinimumDistance <= 0 {
+		c.SuggestionsMinimumDistance = 2
+	}
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += fmt.Sprintf(" (did you mean %s?)", strings.Join(s, ", "))
+		}
+		return usageError{fmt.Errorf("%s; run '%s --help' for the list", msg, cmd.CommandPath())}
+	}
+	c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+}
+
+// completionExamples gives cobra's generated completion commands the
+// examples every other command has.
+func completionExamples(root *cobra.Command) {
+	for _, c := range root.Commands() {
+		if c.Name() != "completion" {
+			continue
+		}
+		c.Example = "  trove completion bash > /etc/bash_completion.d/trove\n  trove completion zsh > \"${fpath[1]}/_trove\""
+		for _, sh := range c.Commands() {
+			switch sh.Name() {
+			case "bash":
+				sh.Example = "  source <(trove completion bash)\n  trove completion bash > /etc/bash_completion.d/trove"
+			case "zsh":
+				sh.Example = "  trove completion zsh > \"${fpath[1]}/_trove\""
+			case "fish":
+				sh.Example = "  trove completion fish > ~/.config/fish/completions/trove.fish"
+			case "powershell":
+				sh.Example = "  trove completion powershell | Out-String | Invoke-Expression"
+			}
+		}
+	}
 }
 
 // exactArgs is cobra.ExactArgs with the error marked as a usage error.
