@@ -138,7 +138,7 @@ flags override single settings of the profile.`,
 	f.IntVar(&maxLinks, "max-links", 0, "most children per file node (default from profile)")
 	f.StringVar(&o.Hash, "hash", "", "hash function: sha2-256 or blake3 (default from profile)")
 	f.BoolVar(&progress, "progress", true, "show a progress bar when stderr is a terminal")
-	f.BoolVar(&ticket, "ticket", false, "also print a trove:// ticket per root (needs the daemon; see `trove share`)")
+	f.BoolVar(&ticket, "ticket", false, "also print a trove:// ticket per root (needs the daemon; see trove share)")
 	return cmd
 }
 
@@ -185,7 +185,7 @@ func newCatCmd(e *env) *cobra.Command {
 		Short:   "Write a file's contents to stdout",
 		Long:    "Write the contents of the file a CID (or a path inside a directory CID) names to stdout.",
 		Example: "  trove cat bafkrei...\n  trove cat bafybei.../docs/readme.txt > readme.txt",
-		Args:    exactArgs(1),
+		Args:    cidArgs(exactArgs(1), true),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.withBackend(cmd, func(ctx context.Context, b backend) error {
 				p, err := prepareRead(ctx, e, b, args[0], peers)
@@ -210,7 +210,7 @@ func newLsCmd(e *env) *cobra.Command {
 directories marked with a trailing "/". Sharded (HAMT) directories list
 in name order like plain ones.`,
 		Example: "  trove ls bafybei...\n  trove ls --json bafybei.../sub",
-		Args:    exactArgs(1),
+		Args:    cidArgs(exactArgs(1), true),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.withBackend(cmd, func(ctx context.Context, b backend) error {
 				p, err := prepareRead(ctx, e, b, args[0], peers)
@@ -259,7 +259,7 @@ DHT; a trove:// ticket names its peers and skips the DHT), pinned, and
 announced. An interrupted get resumes where it stopped. Without a daemon
 only the local repo is read.`,
 		Example: "  trove get bafybei... -o photos\n  trove get bafybei.../a/b.txt --force -o b.txt\n  trove get trove://AEB... --peer /ip4/192.0.2.7/tcp/4801/p2p/12D3KooW...",
-		Args:    exactArgs(1),
+		Args:    cidArgs(exactArgs(1), true),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			lp, err := localPath(args[0])
 			if err != nil {
@@ -315,7 +315,7 @@ func newPinCmd(e *env) *cobra.Command {
 		Long: `Pin each DAG. A recursive pin is refused if any block of the DAG is
 missing, since a pin over a hole would protect nothing.`,
 		Example: "  trove pin add bafybei...\n  trove pin add --direct --name cover bafkrei...",
-		Args:    minArgs(1),
+		Args:    cidArgs(minArgs(1), false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.withBackend(cmd, func(ctx context.Context, b backend) error {
 				var done []node.PinInfo
@@ -337,7 +337,7 @@ missing, since a pin over a hole would protect nothing.`,
 		Short:   "Remove pins",
 		Long:    "Remove pins; the content stays until the next gc.",
 		Example: "  trove pin rm bafybei...",
-		Args:    minArgs(1),
+		Args:    cidArgs(minArgs(1), false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.withBackend(cmd, func(ctx context.Context, b backend) error {
 				var done []node.PinInfo
@@ -462,7 +462,7 @@ func newBlockCmd(e *env) *cobra.Command {
 		Short:   "Write a block's raw bytes to stdout",
 		Long:    "Write one block's bytes, as stored, to stdout.",
 		Example: "  trove block get bafkrei... | xxd | head",
-		Args:    exactArgs(1),
+		Args:    cidArgs(exactArgs(1), false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.withBackend(cmd, func(ctx context.Context, b backend) error {
 				_, err := b.BlockGet(ctx, args[0], e.stdout)
@@ -474,7 +474,7 @@ func newBlockCmd(e *env) *cobra.Command {
 		Short:   "Show a block's size and codec",
 		Long:    "Show a block's CID, size in bytes and codec.",
 		Example: "  trove block stat bafkrei...\n  trove block stat --json bafkrei...",
-		Args:    exactArgs(1),
+		Args:    cidArgs(exactArgs(1), false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.withBackend(cmd, func(ctx context.Context, b backend) error {
 				s, err := b.BlockStat(ctx, args[0])
@@ -544,7 +544,7 @@ archive whose roots name an incomplete DAG is an error.`,
 		Long: `Write the DAG under a CID to stdout as a CAR v1 archive, blocks in
 depth-first order. Every block must be present.`,
 		Example: "  trove dag export bafybei... > f.car",
-		Args:    exactArgs(1),
+		Args:    cidArgs(exactArgs(1), false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.withBackend(cmd, func(ctx context.Context, b backend) error {
 				return b.DagExport(ctx, args[0], e.stdout)

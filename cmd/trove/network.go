@@ -192,7 +192,7 @@ is stored. The block must be in the repo. add and pin do this on their own
 (without waiting), and the daemon re-announces pinned roots every
 Provide.ReprovideInterval.`,
 		Example: "  trove routing provide bafybei...",
-		Args:    exactArgs(1),
+		Args:    cidArgs(exactArgs(1), false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.withDaemon(cmd, func(ctx context.Context, r *node.Remote) error {
 				c, err := r.Provide(ctx, args[0])
@@ -217,7 +217,7 @@ them (with --json: one JSON object per line with ID and Addrs). Stops
 after --num providers or --timeout; finding none is not an error (a note
 goes to stderr).`,
 		Example: "  trove routing findprovs bafybei...\n  trove routing findprovs --num 1 --timeout 5s bafybei...",
-		Args:    exactArgs(1),
+		Args:    cidArgs(exactArgs(1), false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if timeout <= 0 || num < 0 {
 				return usageError{errors.New("findprovs: --timeout must be positive and --num not negative")}

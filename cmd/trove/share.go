@@ -57,7 +57,7 @@ Anyone with the ticket runs ` + "`trove get trove://...`" + ` and fetches straig
 from this node, without a DHT lookup. The content must be in the repo, and
 the daemon must be running (and stay running while others fetch).`,
 		Example: "  trove share bafybei...\n  trove add --ticket photo.jpg",
-		Args:    exactArgs(1),
+		Args:    cidArgs(exactArgs(1), false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.withDaemon(cmd, func(ctx context.Context, r *node.Remote) error {
 				c, err := r.Resolve(ctx, args[0])

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ipfs/go-cid"
+	"github.com/spf13/cobra"
+	"github.com/trove-p2p/trove/node"
+	"github.com/trove-p2p/trove/transfer"
+	"github.com/trove-p2p/trove/unixfs"
+)
+
+// badArg is a CID, CID path or ticket argument that does not parse. Its
+// message is written here, once, in plain words: the errors below it
+// (go-cid wraps its own errors twice, the path parser and the node add
+// their prefixes) would otherwise print "invalid cid: invalid cid: ...".
+// It matches node.ErrBadCID, so the exit code stays 3.
+type badArg struct{ msg string }
+
+func (b badArg) Error() string { return b.msg }
+func (b badArg) Unwrap() error { return node.ErrBadCID }
+
+// cidArgs checks that every argument is a CID path (tickets too when
+// tickets is set) before the command opens the repo or dials the daemon,
+// so a typo is reported the same way offline and through a daemon, and
+// costs nothing.
+func cidArgs(count cobra.PositionalArgs, tickets bool) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := count(cmd, args); err != nil {
+			return err
+		}
+		for _, a := range args {
+			if err := checkCIDArg(a, tickets); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// checkCIDArg accepts exactly what node.Resolve accepts ("CID[/path]",
+// "/ipfs/CID[/path]", one trailing slash) plus, when tickets is set,
+// "trove://TICKET[/path]".
+func checkCIDArg(arg string, tickets bool) error {
+	p := arg
+	if tickets && strings.HasPrefix(arg, transfer.TicketScheme) {
+		tk, rest, _ := strings.Cut(strings.TrimPrefix(arg, transfer.TicketScheme), "/")
+		c, _, err := transfer.DecodeTicket(transfer.TicketScheme + tk)
+		if err != nil {
+			return badArg{fmt.Sprintf("invalid ticket %q: %s", arg, reason(err))}
+		}
+		p = c.String()
+		if rest != "" {
+			p += "/" + rest
+		}
+	}
+	if !tickets && strings.HasPrefix(arg, transfer.TicketScheme) {
+		return badArg{fmt.Sprintf("%q is a ticket; this command takes a CID (trove get, cat and ls take tickets)", arg)}
+	}
+	p = strings.TrimSuffix(p, "/")
+	if _, _, err := unixfs.ParsePath(p); err == nil {
+		return nil
+	}
+	// ParsePath refused it; say which part is wrong.
+	rest := p
+	if strings.HasPrefix(rest, "/") {
+		var ok bool
+		if rest, ok = strings.CutPrefix(rest+"/", "/ipfs/"); !ok {
+			return badArg{fmt.Sprintf("bad path %q: only CID/path and /ipfs/CID/path are understood", arg)}
+		}
+	}
+	rest = strings.TrimSuffix(rest, "/")
+	root, tail, hasTail := strings.Cut(rest, "/")
+	if _, err := cid.Decode(root); err != nil {
+		if root == "" {
+			return badArg{fmt.Sprintf("no CID in %q", arg)}
+		}
+		return badArg{fmt.Sprintf("invalid CID %q: %s", root, reason(err))}
+	}
+	if hasTail {
+		for _, name := range strings.Split(tail, "/") {
+			if err := unixfs.CheckName(name); err != nil {
+				return badArg{fmt.Sprintf("bad path %q: %s", arg, reason(err))}
+			}
+		}
+	}
+	return badArg{fmt.Sprintf("bad path %q", arg)}
+}
+
+// reason is the innermost explanation of a parse error, without the
+// prefixes each layer adds ("invalid cid: ", "bad path: ", "malformed
+// CID: ").
+func reason(err error) string {
+	for {
+		var ic cid.ErrInvalidCid
+		if !errors.As(err, &ic) || ic.Err == nil {
+			break
+		}
+		err = ic.Err
+	}
+	s := err.Error()
+	for _, p := range []string{unixfs.ErrBadPath.Error() + ": ", "invalid cid: ", "malformed CID: "} {
+		for strings.HasPrefix(s, p) {
+			s = strings.TrimPrefix(s, p)
+		}
+	}
+	return s
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"io"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// Regression tests for what a fresh-eyes pass over the CLI found.
+
+// Every command a user can run, cobra's generated completion commands
+// included, shows an example in --help; non-runnable groups are covered
+// through their children.
+func TestEveryRunnableCommandHasExample(t *testing.T) {
+	root := newRootCmd(&env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard, getenv: os.Getenv})
+	n := 0
+	walk(root, func(c *cobra.Command) {
+		if !c.Runnable() || c.Name() == "help" || c.Name() == "__complete" || c.Name() == "__completeNoDesc" {
+			return
+		}
+		n++
+		if strings.TrimSpace(c.Example) == "" {
+			t.Errorf("%s has no Example", c.CommandPath())
+		}
+	})
+	// Sanity check: the walk reached the leaves (add, pin add, completion bash...).
+	if n < 30 {
+		t.Errorf("walked only %d runnable commands", n)
+	}
+	out := mustTrove(t, t.TempDir(), nil, "completion", "bash", "--help")
+	if !strings.Contains(out, "Examples:") {
+		t.Errorf("completion bash --help shows no example:\n%s", out)
+	}
+}
+
+// A malformed CID, path or ticket is reported once, in plain words, with
+// exit 3, and nothing of go-cid's doubled "invalid cid: invalid cid:".
+func TestBadCIDMessages(t *testing.T) {
+	repo := t.TempDir()
+	dir := strings.TrimSpace(mustTrove(t, repo, strings.NewReader("x"), "add", "-q", "-w", "-"))
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"cat", "bafybad"}, `invalid CID "bafybad": varints malformed`},
+		{[]string{"ls", "bafybad/x"}, `invalid CID "bafybad": varints malformed`},
+		{[]string{"get", "/ipfs/bafybad", "-o", "x"}, `invalid CID "bafybad"`},
+		{[]string{"get", dir + "/../x"}, `bad path "` + dir + `/../x": name ".."`},
+		{[]string{"cat", dir + "//x"}, `bad path "` + dir + `//x": empty name`},
+		{[]string{"cat", "/tmp/x"}, `bad path "/tmp/x": only CID/path and /ipfs/CID/path`},
+		{[]string{"cat", ""}, `no CID in ""`},
+		{[]string{"get", "trove://garbage"}, `invalid ticket "trove://garbage"`},
+		{[]string{"pin", "add", "Qm123"}, `invalid CID "Qm123"`},
+		{[]string{"pin", "rm", dir, "bafybad"}, `invalid CID "bafybad"`},
+		{[]string{"block", "stat", "trove://x"}, `is a ticket; this command takes a CID`},
+		{[]string{"block", "get", "zz"}, `invalid CID "zz"`},
+		{[]string{"dag", "export", "bafybad"}, `invalid CID "bafybad"`},
+		{[]string{"share", "bafybad"}, `invalid CID "bafybad"`},
+		{[]string{"routing", "findprovs", "bafybad"}, `invalid CID "bafybad"`},
+	} {
+		out, errs, code := trove(t, repo, nil, tc.args...)
+		if code != exitBadCID {
+			t.Errorf("%v: exit %d, want %d (stderr %q)", tc.args, code, exitBadCID, errs)
+		}
+		if out != "" {
+			t.Errorf("%v: printed %q on stdout", tc.args, out)
+		}
+		if !strings.Contains(errs, tc.want) {
+			t.Errorf("%v: stderr %q lacks %q", tc.args, errs, tc.want)
+		}
+		if l := strings.ToLower(errs); strings.Count(l, "invalid cid") > 1 || strings.Count(l, "bad path") > 1 {
+			t.Errorf("%v: doubled message %q", tc.args, errs)
+		}
+	}
+	// A bad CID among good ones refuses the whole command before it
+	// changes anything: the good pin is still there.
+	if pins := mustTrove(t, repo, nil, "pin", "ls"); !strings.Contains(pins, dir) {
+		t.Errorf("pin rm with one bad CID removed the good pin: %q", pins)
+	}
+}
+
+// A mistyped subcommand is a usage error (exit 2), never the group's help
+// with exit 0, which made `trove pin remove X` in a script look done.
+func TestUnknownSubcommand(t *testing.T) {
+	repo := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"nosuch"}, `unknown command "nosuch" for "trove"`},
+		{[]string{"ad", "x"}, `did you mean add`},
+		{[]string{"pin", "remove", "x"}, `unknown command "remove" for "trove pin"`},
+		{[]string{"pin", "rmm", "x"}, `did you mean rm?`},
+		{[]string{"repo", "stats"}, `unknown command "stats" for "trove repo"`},
+		{[]string{"config", "get", "x"}, `unknown command "get" for "trove config"`},
+		{[]string{"routing", "find", "x"}, `unknown command "find" for "trove routing"`},
+	} {
+		out, errs, code := trove(t, repo, nil, tc.args...)
+		if code != exitUsage {
+			t.Errorf("%v: exit %d, want %d", tc.args, code, exitUsage)
+		}
+		if out != "" {
+			t.Errorf("%v: printed %q on stdout", tc.args, out)
+		}
+		if !strings.Contains(errs, tc.want) {
+			t.Errorf("%v: stderr %q lacks %q", tc.args, errs, tc.want)
+		}
+	}
+	// A group alone still shows its help and succeeds.
+	for _, args := range [][]string{{}, {"pin"}, {"dag"}} {
+		out, _, code := trove(t, repo, nil, args...)
+		if code != exitOK || !strings.Contains(out, "Available Commands:") {
+			t.Errorf("%v: exit %d, output %q", args, code, out)
+		}
+	}
+}
+
+// Backquotes in a pflag usage string name the flag's value, so
+// "see `trove share`" turned --ticket into "--ticket trove share" in
+// --help, as if the boolean took an argument.
+func TestHelpShowsBooleansWithoutValue(t *testing.T) {
+	root := newRootCmd(&env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard, getenv: os.Getenv})
+	walk(root, func(c *cobra.Command) {
+		c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+			if f.Value.Type() == "bool" && strings.Contains(f.Usage, "`") {
+				t.Errorf("%s --%s: backquote in usage %q makes help show a value name", c.CommandPath(), f.Name, f.Usage)
+			}
+		})
+	})
+	out := mustTrove(t, t.TempDir(), nil, "add", "--help")
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "--ticket") && strings.Contains(l, "--ticket trove") {
+			t.Errorf("add --help: %q", l)
+		}
+	}
+}
