@@ -108,7 +108,8 @@ func (n *Node) PinRm(ctx context.Context, path string) (PinInfo, error) {
 		return PinInfo{}, err
 	}
 	if err := n.store.Unpin(ctx, c); err != nil {
-		return PinInfo{}, fmt.Errorf("unpin %s: %w", c, err)
+		// The store's error already names the CID.
+		return PinInfo{}, fmt.Errorf("unpin: %w", err)
 	}
 	return PinInfo{Cid: c.String()}, nil
 }
