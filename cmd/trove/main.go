@@ -54,7 +54,10 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &ue), errors.Is(err, importer.ErrParams), errors.Is(err, api.ErrBadRequest):
+	case errors.As(err, &ue), errors.Is(err, importer.ErrParams), errors.Is(err, api.ErrBadRequest),
+		// Both are mistakes in how add was called, not in the files:
+		// a directory without -r, two arguments with one base name.
+		errors.Is(err, node.ErrIsDir), errors.Is(err, node.ErrDuplicateName):
 		return exitUsage
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted

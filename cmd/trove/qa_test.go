@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -136,5 +137,50 @@ func TestHelpShowsBooleansWithoutValue(t *testing.T) {
 		if strings.Contains(l, "--ticket") && strings.Contains(l, "--ticket trove") {
 			t.Errorf("add --help: %q", l)
 		}
+	}
+}
+
+// A directory without -r and two arguments with one base name are ways of
+// calling add wrong (exit 2, like a bad flag), and add nothing.
+func TestAddUsageMistakes(t *testing.T) {
+	repo := t.TempDir()
+	src := t.TempDir()
+	for _, p := range []string{"d/f", "a/same", "b/same"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(src, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(src, p), []byte(p), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := mustTrove(t, repo, nil, "repo", "stat", "--json")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"add", filepath.Join(src, "d")}, "use -r"},
+		{[]string{"add", filepath.Join(src, "a/same"), filepath.Join(src, "b/same")}, "duplicate top-level name"},
+		{[]string{"add", "-r", filepath.Join(src, "a"), filepath.Join(src, "b", "..", "a")}, "duplicate top-level name"},
+	} {
+		out, errs, code := trove(t, repo, nil, tc.args...)
+		if code != exitUsage || out != "" || !strings.Contains(errs, tc.want) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit %d and %q", tc.args, code, out, errs, exitUsage, tc.want)
+		}
+	}
+	if after := mustTrove(t, repo, nil, "repo", "stat", "--json"); after != before {
+		t.Errorf("refused adds changed the repo:\n%s\n%s", before, after)
+	}
+}
+
+// Unpinning what is not pinned names the CID once.
+func TestPinRmNotPinnedMessage(t *testing.T) {
+	repo := t.TempDir()
+	c := strings.TrimSpace(mustTrove(t, repo, strings.NewReader("x"), "add", "-q", "--pin=false", "-"))
+	_, errs, code := trove(t, repo, nil, "pin", "rm", c)
+	if code != exitNotFound {
+		t.Errorf("exit %d, want %d", code, exitNotFound)
+	}
+	if n := strings.Count(errs, c); n != 1 {
+		t.Errorf("stderr names the CID %d times: %q", n, errs)
 	}
 }
