@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
 	"github.com/trove-p2p/trove/node"
 	"github.com/trove-p2p/trove/transfer"
@@ -107,4 +108,20 @@ func reason(err error) string {
 		}
 	}
 	return s
+}
+
+// peerArg checks a connect argument before the daemon is asked, so the
+// message is the CLI's own and not the API's "bad request: ..." echo.
+func peerArg(count cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := count(cmd, args); err != nil {
+			return err
+		}
+		for _, a := range args {
+			if _, err := peer.AddrInfoFromString(a); err != nil {
+				return usageError{fmt.Errorf("bad peer address %q: want a multiaddr ending in /p2p/<peer ID>, like /ip4/192.0.2.7/tcp/4801/p2p/12D3KooW... (%w)", a, err)}
+			}
+		}
+		return nil
+	}
 }

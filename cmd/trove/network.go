@@ -160,7 +160,7 @@ func newConnectCmd(e *env) *cobra.Command {
 		Short:   "Connect to a peer",
 		Long:    "Dial a peer given as a multiaddr ending in /p2p/<peer ID>.",
 		Example: "  trove connect /ip4/192.0.2.7/tcp/4801/p2p/12D3KooW...",
-		Args:    exactArgs(1),
+		Args:    peerArg(exactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.withDaemon(cmd, func(ctx context.Context, r *node.Remote) error {
 				res, err := r.Connect(ctx, args[0])
@@ -215,7 +215,8 @@ Provide.ReprovideInterval.`,
 		Long: `Print the peer ID of every provider of CID, one per line, as the DHT finds
 them (with --json: one JSON object per line with ID and Addrs). Stops
 after --num providers or --timeout; finding none is not an error (a note
-goes to stderr).`,
+goes to stderr). This node is never listed, even when it has the content:
+the command answers "who else has it".`,
 		Example: "  trove routing findprovs bafybei...\n  trove routing findprovs --num 1 --timeout 5s bafybei...",
 		Args:    cidArgs(exactArgs(1), false),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -236,7 +237,7 @@ goes to stderr).`,
 					return err
 				}
 				if res.Found == 0 {
-					fmt.Fprintf(e.stderr, "no providers found within %v\n", timeout)
+					fmt.Fprintf(e.stderr, "no other peer provides %s (looked for up to %v; this node is never listed)\n", args[0], timeout)
 				}
 				return nil
 			})

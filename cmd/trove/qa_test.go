@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -182,5 +183,68 @@ func TestPinRmNotPinnedMessage(t *testing.T) {
 	}
 	if n := strings.Count(errs, c); n != 1 {
 		t.Errorf("stderr names the CID %d times: %q", n, errs)
+	}
+}
+
+// Through a daemon: argument mistakes are caught by the CLI with the same
+// words and exit codes as offline, every --json output parses, and
+// findprovs on content only this node has explains the empty answer.
+func TestDaemonQA(t *testing.T) {
+	offline, online := t.TempDir(), t.TempDir()
+	d := startInProcessDaemon(t, online)
+	t.Chdir(t.TempDir())
+	src := t.TempDir()
+	if err := os.Mkdir(filepath.Join(src, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"cat", "bafybad"},
+		{"get", "trove://garbage"},
+		{"pin", "remove", "x"},
+		{"add", filepath.Join(src, "d")},
+		{"connect", "/ip4/127.0.0.1/tcp/1"},
+	} {
+		_, offErr, offCode := trove(t, offline, nil, args...)
+		_, onErr, onCode := trove(t, online, nil, args...)
+		if offCode != onCode || offErr != onErr {
+			t.Errorf("%v: offline exit %d %q, daemon exit %d %q", args, offCode, offErr, onCode, onErr)
+		}
+		if onCode == exitOK || onCode == exitError {
+			t.Errorf("%v: exit %d, want a specific code", args, onCode)
+		}
+	}
+
+	c := strings.TrimSpace(mustTrove(t, online, strings.NewReader("only here"), "add", "-q", "-"))
+	dir := strings.TrimSpace(mustTrove(t, online, strings.NewReader("x"), "add", "-q", "-w", "-"))
+	for _, args := range [][]string{
+		{"id"}, {"peers"}, {"stats"}, {"repo", "stat"}, {"pin", "ls"}, {"gc"},
+		{"block", "stat", c}, {"share", c}, {"config", "show"},
+		{"add", "-n", "-"}, {"ls", dir}, {"get", dir, "-o", "out"},
+	} {
+		out := mustTrove(t, online, strings.NewReader("x"), append([]string{"--json"}, args...)...)
+		dec := json.NewDecoder(strings.NewReader(out))
+		n := 0
+		for dec.More() {
+			var v any
+			if err := dec.Decode(&v); err != nil {
+				t.Errorf("--json %v: %v in %q", args, err, out)
+				break
+			}
+			n++
+		}
+		if n == 0 {
+			t.Errorf("--json %v printed no JSON: %q", args, out)
+		}
+	}
+
+	car := mustTrove(t, online, nil, "dag", "export", dir)
+	var imp []struct{ Roots []string }
+	if err := json.Unmarshal([]byte(mustTrove(t, offline, strings.NewReader(car), "--json", "dag", "import", "-")), &imp); err != nil || len(imp) != 1 || len(imp[0].Roots) != 1 || imp[0].Roots[0] != dir {
+		t.Errorf("dag import --json of the daemon's export: %v %+v", err, imp)
+	}
+
+	out, errs, code := trove(t, online, nil, "routing", "findprovs", "--timeout", "300ms", c)
+	if code != exitOK || out != "" || !strings.Contains(errs, "this node is never listed") || strings.Contains(errs, d.P2P().ID().String()) {
+		t.Errorf("findprovs of content only this node has: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
 }
