@@ -1,15 +1,22 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/trove-p2p/trove/block"
+	carv1 "github.com/trove-p2p/trove/car"
+	"github.com/trove-p2p/trove/unixfs/pb"
 )
 
 // Regression tests for what a fresh-eyes pass over the CLI found.
@@ -246,5 +253,67 @@ func TestDaemonQA(t *testing.T) {
 	out, errs, code := trove(t, online, nil, "routing", "findprovs", "--timeout", "300ms", c)
 	if code != exitOK || out != "" || !strings.Contains(errs, "this node is never listed") || strings.Contains(errs, d.P2P().ID().String()) {
 		t.Errorf("findprovs of content only this node has: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
+
+// memBlocks is a block.Getter over a map, to export a hand-built DAG.
+type memBlocks map[cid.Cid][]byte
+
+func (m memBlocks) Get(_ context.Context, c cid.Cid) ([]byte, error) {
+	if b, ok := m[c]; ok {
+		return b, nil
+	}
+	return nil, block.NotFound(c)
+}
+
+// A DAG whose names try to leave the output directory is refused by get,
+// offline and through a daemon, and nothing lands outside -o.
+func TestGetHostileNames(t *testing.T) {
+	for _, name := range []string{"../escape", "a/b", "..", "/abs"} {
+		m := memBlocks{}
+		put := func(codec uint64, data []byte) cid.Cid {
+			c, err := block.Sum(1, codec, block.HashSHA256, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m[c] = data
+			return c
+		}
+		good, evil := put(block.CodecRaw, []byte("good")), put(block.CodecRaw, []byte("evil"))
+		dir := (&pb.Node{
+			Links: []pb.Link{
+				{Cid: evil, Name: name, HasName: true, Tsize: 4, HasTsize: true},
+				{Cid: good, Name: "ok", HasName: true, Tsize: 4, HasTsize: true},
+			},
+			Data: (&pb.FSNode{Type: pb.TDirectory}).Marshal(), HasData: true,
+		}).Marshal()
+		root := put(block.CodecDagPB, dir)
+		var car bytes.Buffer
+		if err := carv1.Export(context.Background(), m, root, &car); err != nil {
+			t.Fatal(err)
+		}
+		offline, online := t.TempDir(), t.TempDir()
+		startInProcessDaemon(t, online)
+		for _, repo := range []string{offline, online} {
+			mustTrove(t, repo, bytes.NewReader(car.Bytes()), "dag", "import", "-")
+			base := t.TempDir()
+			t.Chdir(filepath.Join(base))
+			if err := os.Mkdir("work", 0o755); err != nil {
+				t.Fatal(err)
+			}
+			t.Chdir(filepath.Join(base, "work"))
+			_, errs, code := trove(t, repo, nil, "get", root.String(), "-o", "out")
+			if code == exitOK || !strings.Contains(errs, "bad path") {
+				t.Errorf("%q: get exit %d, stderr %q; want a refusal naming the bad path", name, code, errs)
+			}
+			filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					if b, _ := os.ReadFile(p); string(b) == "evil" {
+						t.Errorf("%q: hostile entry written at %s", name, p)
+					}
+				}
+				return nil
+			})
+		}
 	}
 }
