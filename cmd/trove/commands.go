@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"slices"
@@ -264,6 +265,11 @@ only the local repo is read.`,
 			lp, err := localPath(args[0])
 			if err != nil {
 				return err
+			}
+			if out == "-" {
+				// Many tools read "-" as stdout; get silently creating a
+				// file named "-" surprised users who meant cat.
+				return usageError{errors.New(`get writes to disk and -o - would create a file named "-": use trove cat for stdout, or -o ./- if you want that name`)}
 			}
 			if out == "" {
 				out = defaultOutName(lp)

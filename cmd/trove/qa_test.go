@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"io/fs"
 	"os"
@@ -315,5 +316,23 @@ func TestGetHostileNames(t *testing.T) {
 				return nil
 			})
 		}
+	}
+}
+
+// get -o - is refused rather than creating a file named "-".
+func TestGetDashOutput(t *testing.T) {
+	repo := t.TempDir()
+	c := strings.TrimSpace(mustTrove(t, repo, strings.NewReader("x"), "add", "-q", "-"))
+	t.Chdir(t.TempDir())
+	out, errs, code := trove(t, repo, nil, "get", c, "-o", "-")
+	if code != exitUsage || out != "" || !strings.Contains(errs, "trove cat") {
+		t.Errorf("get -o -: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if _, err := os.Lstat("-"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("get -o - created %q: %v", "-", err)
+	}
+	mustTrove(t, repo, nil, "get", c, "-o", "./-")
+	if b, err := os.ReadFile("-"); err != nil || string(b) != "x" {
+		t.Errorf("get -o ./-: %q, %v", b, err)
 	}
 }
