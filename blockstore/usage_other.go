@@ -1,0 +1,8 @@
+//go:build !unix
+
+package blockstore
+
+import "io/fs"
+
+// allocated falls back to the file length where block counts are unknown.
+func allocated(info fs.FileInfo) int64 { return info.Size() }
