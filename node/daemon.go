@@ -92,9 +92,8 @@ func StartDaemon(ctx context.Context, repoPath string, o DaemonOptions) (_ *Daem
 	}
 	n, err := Open(ctx, repoPath, Options{Verify: o.Verify, Logger: log.With("component", "blockstore")})
 	if err != nil {
-		if errors.Is(err, blockstore.ErrLocked) {
-			return nil, fmt.Errorf("%w (is a daemon already running on %s?)", err, repoPath)
-		}
+		// blockstore.ErrLocked already names the repo and asks whether a
+		// daemon runs; another hint here printed the question twice.
 		return nil, err
 	}
 	d := &Daemon{node: n, reg: prometheus.NewRegistry(), log: log}
