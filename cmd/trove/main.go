@@ -107,13 +107,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return exitCode(err)
 }
 
-// message adds the hint a user needs for the common failures.
+// message adds the hint a user needs for the common failures, where the
+// error does not carry one already (blockstore.ErrLocked asks whether a
+// daemon runs; adding ours printed three hints for one mistake).
 func message(err error) string {
 	switch {
 	case errors.Is(err, context.Canceled):
 		return "interrupted (an unfinished add or import pins nothing; an unfinished get keeps what it fetched for Transfer.KeepPartial, so running it again resumes)"
-	case errors.Is(err, blockstore.ErrLocked):
-		return err.Error() + "\n(only one trove process may use a repo; stop the other one or wait for it)"
 	case errors.Is(err, fs.ErrExist) && !errors.Is(err, repo.ErrExists):
 		return err.Error() + " (use --force to overwrite)"
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/trove-p2p/trove/block"
 	carv1 "github.com/trove-p2p/trove/car"
+	"github.com/trove-p2p/trove/node"
 	"github.com/trove-p2p/trove/unixfs/pb"
 )
 
@@ -334,5 +335,32 @@ func TestGetDashOutput(t *testing.T) {
 	mustTrove(t, repo, nil, "get", c, "-o", "./-")
 	if b, err := os.ReadFile("-"); err != nil || string(b) != "x" {
 		t.Errorf("get -o ./-: %q, %v", b, err)
+	}
+}
+
+// One mistake, one hint: a locked repo and a missing daemon used to print
+// the same question two or three times.
+func TestOneHintPerMistake(t *testing.T) {
+	locked := t.TempDir()
+	n, err := node.Open(context.Background(), locked, node.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	for _, args := range [][]string{
+		{"repo", "stat"},
+		{"daemon", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"},
+	} {
+		_, errs, code := trove(t, locked, nil, args...)
+		if code != exitLocked {
+			t.Errorf("%v on a locked repo: exit %d, %q", args, code, errs)
+		}
+		if c := strings.Count(errs, "daemon running"); c != 1 || strings.Count(errs, "\n") != 1 {
+			t.Errorf("%v on a locked repo: %d hints in %q", args, c, errs)
+		}
+	}
+	_, errs, code := trove(t, t.TempDir(), nil, "id")
+	if code != exitError || strings.Count(errs, "daemon") != 2 || strings.Contains(errs, "on this repo on") {
+		t.Errorf("id without a daemon: exit %d, %q", code, errs)
 	}
 }

@@ -133,7 +133,9 @@ func (e *env) openDaemon() (*node.Remote, error) {
 	}
 	c, err := api.DialWith(p, api.ClientOptions{Kinds: node.Kinds()})
 	if errors.Is(err, api.ErrNoDaemon) {
-		return nil, fmt.Errorf("%w: %w on %s (start one with `trove daemon`)", errNeedsDaemon, err, p)
+		// api.ErrNoDaemon's own text ("no daemon is running on this
+		// repo") read "... on this repo on DIR" here; say it once.
+		return nil, noDaemonError{p}
 	}
 	if err != nil {
 		return nil, err
@@ -143,6 +145,15 @@ func (e *env) openDaemon() (*node.Remote, error) {
 
 // errNeedsDaemon marks a network command run without a daemon.
 var errNeedsDaemon = errors.New("this command needs a running daemon")
+
+// noDaemonError is errNeedsDaemon for a repo no daemon serves; it also
+// matches api.ErrNoDaemon.
+type noDaemonError struct{ repo string }
+
+func (e noDaemonError) Error() string {
+	return fmt.Sprintf("%v, and none is running on %s (start one with `trove daemon`)", errNeedsDaemon, e.repo)
+}
+func (e noDaemonError) Unwrap() []error { return []error{errNeedsDaemon, api.ErrNoDaemon} }
 
 // withDaemon is withBackend for the network-only commands.
 func (e *env) withDaemon(cmd *cobra.Command, f func(ctx context.Context, r *node.Remote) error) error {
