@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
+
+	"github.com/ipfs/go-cid"
 
 	"github.com/trove-p2p/trove/unixfs"
 )
@@ -19,10 +22,20 @@ func (n *Node) Cat(ctx context.Context, path string, w io.Writer) (int64, error)
 	defer done()
 	f, err := unixfs.NewFile(ctx, g, c)
 	if err != nil {
-		return 0, fmt.Errorf("cat %s: %w", path, err)
+		return 0, opError("cat", path, c, err)
 	}
 	defer f.Close()
 	return f.WriteTo(w)
+}
+
+// opError prefixes err with the operation and, when it adds something,
+// the path: the errors below already name the CID they failed on, so
+// "cat X: X is a directory" said X twice.
+func opError(op, path string, c cid.Cid, err error) error {
+	if strings.TrimSuffix(strings.TrimPrefix(path, "/ipfs/"), "/") == c.String() {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return fmt.Errorf("%s %s: %w", op, path, err)
 }
 
 // LsEntry is one directory entry as `trove ls` shows it.
@@ -48,7 +61,7 @@ func (n *Node) Ls(ctx context.Context, path string) ([]LsEntry, error) {
 	g := n.blockwise()
 	ents, err := unixfs.ReadDir(ctx, g, c)
 	if err != nil {
-		return nil, fmt.Errorf("ls %s: %w", path, err)
+		return nil, opError("ls", path, c, err)
 	}
 	out := make([]LsEntry, 0, len(ents))
 	for _, e := range ents {
