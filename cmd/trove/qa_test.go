@@ -364,3 +364,36 @@ func TestOneHintPerMistake(t *testing.T) {
 		t.Errorf("id without a daemon: exit %d, %q", code, errs)
 	}
 }
+
+// Reading the wrong kind of node, or a missing one, names the CID once
+// ("cat X: X is a directory" said it twice), offline and through a daemon.
+func TestReadErrorsNameCIDOnce(t *testing.T) {
+	offline, online := t.TempDir(), t.TempDir()
+	startInProcessDaemon(t, online)
+	missing := "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+	for _, repo := range []string{offline, online} {
+		dir := strings.TrimSpace(mustTrove(t, repo, strings.NewReader("x"), "add", "-q", "-w", "-"))
+		file := strings.TrimSpace(mustTrove(t, repo, strings.NewReader("x"), "add", "-q", "-"))
+		for _, tc := range []struct {
+			args []string
+			cid  string
+		}{
+			{[]string{"cat", dir}, dir},
+			{[]string{"cat", "/ipfs/" + dir + "/"}, dir},
+			{[]string{"ls", file}, file},
+		} {
+			_, errs, code := trove(t, repo, nil, tc.args...)
+			if code == exitOK || strings.Count(errs, tc.cid) != 1 {
+				t.Errorf("%v: exit %d, stderr %q names the CID %d times", tc.args, code, errs, strings.Count(errs, tc.cid))
+			}
+		}
+		if _, errs, code := trove(t, repo, nil, "block", "stat", missing); code != exitNotFound || strings.Count(errs, missing) != 1 {
+			t.Errorf("block stat of a missing block: exit %d, %q", code, errs)
+		}
+	}
+	// Offline only: through a daemon, cat of a missing CID searches the
+	// network first.
+	if _, errs, code := trove(t, offline, nil, "cat", missing); code != exitNotFound || strings.Count(errs, missing) != 1 {
+		t.Errorf("cat of a missing block: exit %d, %q", code, errs)
+	}
+}
