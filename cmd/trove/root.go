@@ -196,7 +196,14 @@ func newRootCmd(e *env) *cobra.Command {
 in a local repo and, with the daemon, shares them with peers.
 
 The repo is --repo DIR, else $TROVE_PATH, else ~/.trove; commands create
-it on first use. Exit codes are listed in docs/cli.md.`,
+it on first use. With a daemon running on the repo, commands go through it.
+
+Exit codes (details in docs/cli.md):
+  0 success            5 no such local file     9 stored block corrupt
+  1 other error        6 permission denied    130 interrupted
+  2 usage mistake      7 repo locked
+  3 bad CID or path    8 would overwrite
+  4 content not found`,
 		Example: `  trove add -r photos/
   trove cat bafy.../readme.txt
   trove get bafy... -o restored/`,
