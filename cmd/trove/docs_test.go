@@ -101,3 +101,42 @@ func TestDocsMatchHelp(t *testing.T) {
 		t.Errorf("trove --help lists exit codes %v, want %v", helpCodes, want)
 	}
 }
+
+// TestReadmeCommandsParse runs every `go run ./cmd/trove ...` line of the
+// README quick start through the command tree: each must name a real
+// command with flags it has and an argument count it accepts.
+func TestReadmeCommandsParse(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, l := range strings.Split(string(readme), "\n") {
+		line, ok := strings.CutPrefix(strings.TrimSpace(l), "go run ./cmd/trove ")
+		if !ok {
+			continue
+		}
+		line, _, _ = strings.Cut(line, "#")
+		args := strings.Fields(line)
+		root := newRootCmd(&env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard, getenv: os.Getenv})
+		c, rest, err := root.Find(args)
+		if err != nil || c.HasSubCommands() {
+			t.Errorf("README: %q: no such command (%v)", line, err)
+			continue
+		}
+		if err := c.ParseFlags(rest); err != nil {
+			t.Errorf("README: %q: %v", line, err)
+			continue
+		}
+		if c.Args != nil {
+			// Placeholders like bafkrei... are not CIDs; check the count only.
+			if err := c.Args(c, c.Flags().Args()); err != nil && !strings.Contains(err.Error(), "CID") && !strings.Contains(err.Error(), "bad path") {
+				t.Errorf("README: %q: %v", line, err)
+			}
+		}
+		n++
+	}
+	if n < 5 {
+		t.Errorf("found only %d trove command lines in README.md", n)
+	}
+}
