@@ -397,3 +397,22 @@ func TestReadErrorsNameCIDOnce(t *testing.T) {
 		t.Errorf("cat of a missing block: exit %d, %q", code, errs)
 	}
 }
+
+// A wrong argument count shows how the command is called.
+func TestArgCountShowsUsage(t *testing.T) {
+	repo := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"add"}, "usage: trove add [flags] PATH..."},
+		{[]string{"cat", "a", "b"}, "usage: trove cat CID[/path]"},
+		{[]string{"config", "set", "Transfer.MaxUpload"}, "usage: trove config set KEY VALUE"},
+		{[]string{"gc", "now"}, "takes 0 argument(s), got 1"},
+	} {
+		out, errs, code := trove(t, repo, nil, tc.args...)
+		if code != exitUsage || out != "" || !strings.Contains(errs, tc.want) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want %q", tc.args, code, out, errs, tc.want)
+		}
+	}
+}

@@ -297,7 +297,7 @@ func completionExamples(root *cobra.Command) {
 func exactArgs(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != n {
-			return usageError{fmt.Errorf("%s needs exactly %d argument(s), got %d", cmd.CommandPath(), n, len(args))}
+			return usageError{fmt.Errorf("%s takes %d argument(s), got %d (usage: %s)", cmd.CommandPath(), n, len(args), cmd.UseLine())}
 		}
 		return nil
 	}
@@ -306,7 +306,7 @@ func exactArgs(n int) cobra.PositionalArgs {
 func minArgs(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) < n {
-			return usageError{fmt.Errorf("%s needs at least %d argument(s)", cmd.CommandPath(), n)}
+			return usageError{fmt.Errorf("%s needs at least %d argument(s), got %d (usage: %s)", cmd.CommandPath(), n, len(args), cmd.UseLine())}
 		}
 		return nil
 	}
