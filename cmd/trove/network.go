@@ -253,7 +253,9 @@ func newStatsCmd(e *env) *cobra.Command {
 	return &cobra.Command{
 		Use:     "stats",
 		Short:   "Show network and repo figures",
-		Long:    "Show connected peers, DHT routing-table size, bytes in and out since start, and the repo's blocks, bytes and pins.",
+		Long: `Show connected peers, DHT routing-table size, bytes in and out since start,
+the repo's blocks, bytes and pins, then the bandwidth limits in force, each
+download in progress and the bytes served to each peer.`,
 		Example: "  trove stats\n  trove stats --json",
 		Args:    exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
