@@ -251,8 +251,8 @@ the command answers "who else has it".`,
 
 func newStatsCmd(e *env) *cobra.Command {
 	return &cobra.Command{
-		Use:     "stats",
-		Short:   "Show network and repo figures",
+		Use:   "stats",
+		Short: "Show network and repo figures",
 		Long: `Show connected peers, DHT routing-table size, bytes in and out since start,
 the repo's blocks, bytes and pins, then the bandwidth limits in force, each
 download in progress and the bytes served to each peer.`,
