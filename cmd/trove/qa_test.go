@@ -235,24 +235,35 @@ func TestDaemonQA(t *testing.T) {
 
 	c := strings.TrimSpace(mustTrove(t, online, strings.NewReader("only here"), "add", "-q", "-"))
 	dir := strings.TrimSpace(mustTrove(t, online, strings.NewReader("x"), "add", "-q", "-w", "-"))
-	for _, args := range [][]string{
-		{"id"}, {"peers"}, {"stats"}, {"repo", "stat"}, {"pin", "ls"}, {"gc"},
-		{"block", "stat", c}, {"share", c}, {"config", "show"},
-		{"add", "-n", "-"}, {"ls", dir}, {"get", dir, "-o", "out"},
+	empty := t.TempDir() // offline, nothing pinned: lists must still be arrays
+	for _, tc := range []struct {
+		repo  string
+		args  []string
+		array bool // docs/cli.md promises a JSON array, never null
+	}{
+		{online, []string{"id"}, false}, {online, []string{"peers"}, true}, {online, []string{"stats"}, false},
+		{online, []string{"repo", "stat"}, false}, {online, []string{"pin", "ls"}, true}, {online, []string{"gc"}, false},
+		{online, []string{"block", "stat", c}, false}, {online, []string{"share", c}, false}, {online, []string{"config", "show"}, false},
+		{online, []string{"add", "-n", "-"}, false}, {online, []string{"ls", dir}, true}, {online, []string{"get", dir, "-o", "out"}, false},
+		{empty, []string{"pin", "ls"}, true}, {empty, []string{"gc"}, false}, {empty, []string{"repo", "stat"}, false},
+		{empty, []string{"config", "show"}, false}, {empty, []string{"add", "-q", "-"}, true},
 	} {
-		out := mustTrove(t, online, strings.NewReader("x"), append([]string{"--json"}, args...)...)
+		out := mustTrove(t, tc.repo, strings.NewReader("x"), append([]string{"--json"}, tc.args...)...)
 		dec := json.NewDecoder(strings.NewReader(out))
 		n := 0
 		for dec.More() {
 			var v any
 			if err := dec.Decode(&v); err != nil {
-				t.Errorf("--json %v: %v in %q", args, err, out)
+				t.Errorf("--json %v: %v in %q", tc.args, err, out)
 				break
+			}
+			if _, ok := v.([]any); tc.array && !ok {
+				t.Errorf("--json %v: %q is not an array", tc.args, out)
 			}
 			n++
 		}
 		if n == 0 {
-			t.Errorf("--json %v printed no JSON: %q", args, out)
+			t.Errorf("--json %v printed no JSON: %q", tc.args, out)
 		}
 	}
 
