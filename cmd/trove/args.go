@@ -3,10 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
+	multiaddr "github.com/multiformats/go-multiaddr"
 	"github.com/spf13/cobra"
 	"github.com/trove-p2p/trove/node"
 	"github.com/trove-p2p/trove/transfer"
@@ -124,4 +126,45 @@ func peerArg(count cobra.PositionalArgs) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// checkDaemonFlags refuses malformed daemon flag values as usage errors
+// (exit 2, as docs/cli.md says of bad flags) before the repo is locked
+// or the network started; the node would refuse them too, but as a
+// generic failure (exit 1). Values from the config file are the node's
+// to check.
+func checkDaemonFlags(o node.DaemonOptions) error {
+	for _, a := range o.ListenAddrs {
+		if _, err := multiaddr.NewMultiaddr(a); err != nil {
+			return usageError{fmt.Errorf("--listen %q: not a multiaddr like /ip4/0.0.0.0/tcp/4801 (%w)", a, err)}
+		}
+	}
+	for _, a := range o.Bootstrap {
+		if _, err := peer.AddrInfoFromString(a); err != nil {
+			return usageError{fmt.Errorf("--bootstrap %q: want a multiaddr ending in /p2p/<peer ID> (%w)", a, err)}
+		}
+	}
+	switch o.DHTMode {
+	case "", "auto", "server", "client":
+	default:
+		return usageError{fmt.Errorf("--dht-mode %q: want auto, server or client", o.DHTMode)}
+	}
+	if o.APIAddr != "" {
+		if _, port, err := net.SplitHostPort(o.APIAddr); err != nil || port == "" {
+			return usageError{fmt.Errorf("--api %q: want HOST:PORT, like 127.0.0.1:5801", o.APIAddr)}
+		}
+	}
+	for _, r := range []struct{ flag, v string }{
+		{"--max-upload", o.Transfer.MaxUpload},
+		{"--max-upload-per-peer", o.Transfer.MaxUploadPerPeer},
+		{"--max-download", o.Transfer.MaxDownload},
+	} {
+		if r.v == "" {
+			continue
+		}
+		if _, err := node.ParseRate(r.v); err != nil {
+			return usageError{fmt.Errorf("%s: %w", r.flag, err)}
+		}
+	}
+	return nil
 }

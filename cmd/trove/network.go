@@ -39,6 +39,9 @@ another process holds the repo.`,
   trove daemon --bootstrap /ip4/192.0.2.7/tcp/4801/p2p/12D3KooW...`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkDaemonFlags(o); err != nil {
+				return err
+			}
 			if !cmd.Flags().Changed("log-level") {
 				e.logLevel = "info"
 			}

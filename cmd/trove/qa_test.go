@@ -437,3 +437,30 @@ func TestArgCountShowsUsage(t *testing.T) {
 		}
 	}
 }
+
+// Malformed daemon flag values are usage errors (exit 2) refused before
+// the repo is touched, not a generic failure after it was opened.
+func TestDaemonBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		flags []string
+		want  string
+	}{
+		{[]string{"--listen", "garbage"}, `--listen "garbage"`},
+		{[]string{"--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/1.2.3/tcp/1"}, `--listen "/ip4/1.2.3/tcp/1"`},
+		{[]string{"--bootstrap", "/ip4/192.0.2.7/tcp/4801"}, `/p2p/<peer ID>`},
+		{[]string{"--dht-mode", "bogus"}, `want auto, server or client`},
+		{[]string{"--api", "notaport"}, `want HOST:PORT`},
+		{[]string{"--max-upload", "lots"}, `--max-upload: bad rate`},
+		{[]string{"--max-upload-per-peer", "-1MB/s"}, `--max-upload-per-peer`},
+		{[]string{"--max-download", "fast"}, `--max-download`},
+	} {
+		repo := filepath.Join(t.TempDir(), "repo")
+		out, errs, code := trove(t, repo, nil, append([]string{"daemon", "--no-mdns"}, tc.flags...)...)
+		if code != exitUsage || out != "" || !strings.Contains(errs, tc.want) {
+			t.Errorf("daemon %v: exit %d, stdout %q, stderr %q; want exit 2 and %q", tc.flags, code, out, errs, tc.want)
+		}
+		if _, err := os.Stat(repo); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("daemon %v created the repo before refusing its flags", tc.flags)
+		}
+	}
+}
