@@ -168,3 +168,15 @@ func checkDaemonFlags(o node.DaemonOptions) error {
 	}
 	return nil
 }
+
+// checkPeerFlags refuses a malformed --peer of get, cat or ls the same
+// way with or without a daemon. Without this, get through a daemon failed
+// (exit 2), cat through it warned and went on, and offline it was ignored.
+func checkPeerFlags(peers []string) error {
+	for _, a := range peers {
+		if _, err := peer.AddrInfoFromString(a); err != nil {
+			return usageError{fmt.Errorf("--peer %q: want a multiaddr ending in /p2p/<peer ID> (%w)", a, err)}
+		}
+	}
+	return nil
+}

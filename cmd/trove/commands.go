@@ -188,6 +188,9 @@ func newCatCmd(e *env) *cobra.Command {
 		Example: "  trove cat bafkrei...\n  trove cat bafybei.../docs/readme.txt > readme.txt",
 		Args:    cidArgs(exactArgs(1), true),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkPeerFlags(peers); err != nil {
+				return err
+			}
 			return e.withBackend(cmd, func(ctx context.Context, b backend) error {
 				p, err := prepareRead(ctx, e, b, args[0], peers)
 				if err != nil {
@@ -213,6 +216,9 @@ in name order like plain ones.`,
 		Example: "  trove ls bafybei...\n  trove ls --json bafybei.../sub",
 		Args:    cidArgs(exactArgs(1), true),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkPeerFlags(peers); err != nil {
+				return err
+			}
 			return e.withBackend(cmd, func(ctx context.Context, b backend) error {
 				p, err := prepareRead(ctx, e, b, args[0], peers)
 				if err != nil {
@@ -262,6 +268,9 @@ only the local repo is read.`,
 		Example: "  trove get bafybei... -o photos\n  trove get bafybei.../a/b.txt --force -o b.txt\n  trove get trove://AEB... --peer /ip4/192.0.2.7/tcp/4801/p2p/12D3KooW...",
 		Args:    cidArgs(exactArgs(1), true),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkPeerFlags(peers); err != nil {
+				return err
+			}
 			lp, err := localPath(args[0])
 			if err != nil {
 				return err

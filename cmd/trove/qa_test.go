@@ -464,3 +464,22 @@ func TestDaemonBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// A malformed --peer is exit 2 for get, cat and ls, offline and through a
+// daemon alike.
+func TestBadPeerFlag(t *testing.T) {
+	offline, online := t.TempDir(), t.TempDir()
+	startInProcessDaemon(t, online)
+	t.Chdir(t.TempDir())
+	for _, repo := range []string{offline, online} {
+		c := strings.TrimSpace(mustTrove(t, repo, strings.NewReader("x"), "add", "-q", "-w", "-"))
+		for _, cmd := range []string{"get", "cat", "ls"} {
+			for _, p := range []string{"garbage", "/ip4/127.0.0.1/tcp/1"} {
+				out, errs, code := trove(t, repo, nil, cmd, c, "--peer", p)
+				if code != exitUsage || out != "" || !strings.Contains(errs, "--peer") {
+					t.Errorf("%s --peer %s: exit %d, stdout %q, stderr %q", cmd, p, code, out, errs)
+				}
+			}
+		}
+	}
+}
