@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -60,6 +61,13 @@ func (n *Node) Ls(ctx context.Context, path string) ([]LsEntry, error) {
 	}
 	g := n.blockwise()
 	ents, err := unixfs.ReadDir(ctx, g, c)
+	if errors.Is(err, unixfs.ErrNotDir) {
+		// unixfs names the block layout ("is a raw"); users think in
+		// files, as the Type column below does.
+		if st, serr := unixfs.Stat(ctx, g, c); serr == nil {
+			err = fmt.Errorf("%s is a %s: %w", c, userKind(st.Kind), unixfs.ErrNotDir)
+		}
+	}
 	if err != nil {
 		return nil, opError("ls", path, c, err)
 	}
@@ -69,13 +77,17 @@ func (n *Node) Ls(ctx context.Context, path string) ([]LsEntry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("ls %s: %s: %w", path, e.Name, err)
 		}
-		typ := st.Kind.String()
-		if st.Kind == unixfs.KindRaw {
-			typ = unixfs.KindFile.String()
-		}
-		out = append(out, LsEntry{Name: e.Name, Cid: e.Cid.String(), Type: typ, Size: st.Size})
+		out = append(out, LsEntry{Name: e.Name, Cid: e.Cid.String(), Type: userKind(st.Kind), Size: st.Size})
 	}
 	return out, nil
+}
+
+// userKind is a node kind as users see it: a single raw block is a file.
+func userKind(k unixfs.Kind) string {
+	if k == unixfs.KindRaw {
+		k = unixfs.KindFile
+	}
+	return k.String()
 }
 
 // GetOptions configures Get. The zero value never overwrites anything.
