@@ -408,6 +408,9 @@ func TestReadErrorsNameCIDOnce(t *testing.T) {
 				t.Errorf("%v: exit %d, stderr %q names the CID %d times", tc.args, code, errs, strings.Count(errs, tc.cid))
 			}
 		}
+		if _, errs, _ := trove(t, repo, nil, "ls", file); !strings.Contains(errs, file+" is a file: not a directory") {
+			t.Errorf("ls of a raw-leaf file: %q", errs)
+		}
 		if _, errs, code := trove(t, repo, nil, "block", "stat", missing); code != exitNotFound || strings.Count(errs, missing) != 1 {
 			t.Errorf("block stat of a missing block: exit %d, %q", code, errs)
 		}
