@@ -10,6 +10,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/trove-p2p/trove/block"
 )
 
 // tpeer is one provider as a transfer sees it. Only the coordinator
@@ -388,7 +389,7 @@ func (t *transfer) startRun(ctx context.Context, l *list, p *tpeer, sp *span, ev
 // want carries out one run.
 func (t *transfer) want(ctx context.Context, l *list, r *run, cids []cid.Cid, events chan<- event) error {
 	s := r.p.s
-	call, err := s.request(Message{Type: MsgWant, CIDs: cids}, cids)
+	call, err := s.requestVerifying(Message{Type: MsgWant, CIDs: cids}, cids)
 	if err != nil {
 		return err
 	}
@@ -421,11 +422,19 @@ func (t *transfer) want(ctx context.Context, l *list, r *run, cids []cid.Cid, ev
 			case MsgBlock:
 				i := l.index[string(m.CID.Hash())]
 				n := int64(len(m.Data))
+				// Verified here, not by the session reader, so that
+				// hashing runs on as many goroutines as there are runs;
+				// the reader already checked that we asked for m.CID.
+				if err := block.Verify(m.CID, m.Data); err != nil {
+					s.consumed(len(m.Data))
+					err = fmt.Errorf("%w: %w", ErrMisbehaved, err)
+					t.f.ban(s.p, err)
+					return err
+				}
 				t.bytes.Add(n)
 				t.f.received.Add(float64(n))
 				if !l.state[i].Load() {
-					// Verified by the session reader against the CID we
-					// asked for; stored before it counts as done.
+					// Stored before it counts as done.
 					if err := t.f.store.Put(ctx, m.CID, m.Data); err != nil {
 						s.consumed(len(m.Data))
 						return fmt.Errorf("storing %s: %w", m.CID, err)

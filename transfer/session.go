@@ -53,6 +53,12 @@ type call struct {
 	ch     chan Message
 	gone   chan struct{} // closed by the consumer on cancel
 	once   sync.Once
+	// consumerVerifies moves block.Verify from the reader to the
+	// consumer: the one reader goroutine per peer then only copies
+	// frames, and hashing spreads over the consumers' goroutines (and
+	// cores) instead of serialising a whole transfer on one. Only a
+	// consumer that verifies before using a block may set it.
+	consumerVerifies bool
 }
 
 func newSession(st network.Stream, window int64, down *rate.Limiter, onBad func(peer.ID, error)) *session {
@@ -104,7 +110,21 @@ func (s *session) fail(err error) {
 // for DAG requests it starts with the root and grows as verified inner
 // nodes name children.
 func (s *session) request(m Message, expect []cid.Cid) (*call, error) {
-	c := &call{typ: m.Type, expect: make(map[string]struct{}, len(expect)), gone: make(chan struct{})}
+	return s.requestV(m, expect, false)
+}
+
+// requestVerifying is request for a consumer that calls block.Verify on
+// every block itself before storing or using it (see
+// call.consumerVerifies).
+func (s *session) requestVerifying(m Message, expect []cid.Cid) (*call, error) {
+	return s.requestV(m, expect, true)
+}
+
+func (s *session) requestV(m Message, expect []cid.Cid, consumerVerifies bool) (*call, error) {
+	c := &call{
+		typ: m.Type, expect: make(map[string]struct{}, len(expect)), gone: make(chan struct{}),
+		consumerVerifies: consumerVerifies && m.Type == MsgWant,
+	}
 	for _, e := range expect {
 		c.expect[string(e.Hash())] = struct{}{}
 	}
@@ -231,8 +251,10 @@ func (s *session) dispatch(m Message) error {
 		if m.Type == MsgMissing {
 			break
 		}
-		if err := block.Verify(m.CID, m.Data); err != nil {
-			return fmt.Errorf("%w: %w", ErrMisbehaved, err)
+		if !c.consumerVerifies {
+			if err := block.Verify(m.CID, m.Data); err != nil {
+				return fmt.Errorf("%w: %w", ErrMisbehaved, err)
+			}
 		}
 		if c.typ == MsgDAG && m.CID.Type() == block.CodecDagPB {
 			// The node is verified, so the children it names become
