@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"iter"
 	"slices"
 	"text/tabwriter"
@@ -296,6 +297,9 @@ only the local repo is read.`,
 				}
 				res, err := b.Get(ctx, p, out, o)
 				bar.finish()
+				if o.Force && errors.Is(err, fs.ErrExist) {
+					return forcedExist{err}
+				}
 				if err != nil {
 					return offlineHint(b, err)
 				}

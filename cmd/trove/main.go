@@ -107,6 +107,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return exitCode(err)
 }
 
+// forcedExist is an "exists" error from a get that already had --force,
+// so the usual hint to add --force would send the user in a circle.
+type forcedExist struct{ error }
+
+func (f forcedExist) Unwrap() error { return f.error }
+
 // message adds the hint a user needs for the common failures, where the
 // error does not carry one already (blockstore.ErrLocked asks whether a
 // daemon runs; adding ours printed three hints for one mistake).
@@ -114,6 +120,8 @@ func message(err error) string {
 	switch {
 	case errors.Is(err, context.Canceled):
 		return "interrupted (an unfinished add or import pins nothing; an unfinished get keeps what it fetched for Transfer.KeepPartial, so running it again resumes)"
+	case errors.As(err, new(forcedExist)):
+		return err.Error() + " (--force replaces files and merges directories, but never puts a file where a directory is, or the reverse)"
 	case errors.Is(err, fs.ErrExist) && !errors.Is(err, repo.ErrExists):
 		return err.Error() + " (use --force to overwrite)"
 	}

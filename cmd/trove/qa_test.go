@@ -525,3 +525,37 @@ func TestOnlyHashStoresNothing(t *testing.T) {
 		}
 	}
 }
+
+// get --force never replaces a directory with a file or a file with a
+// directory, keeps what was there, and does not tell the user to add the
+// --force they already gave.
+func TestGetForceKindMismatch(t *testing.T) {
+	repo := t.TempDir()
+	dir := strings.TrimSpace(mustTrove(t, repo, strings.NewReader("x"), "add", "-q", "-w", "-"))
+	file := strings.TrimSpace(mustTrove(t, repo, strings.NewReader("x"), "add", "-q", "-"))
+	t.Chdir(t.TempDir())
+	os.MkdirAll("adir/inner", 0o755)
+	os.WriteFile("adir/inner/keep", []byte("keep"), 0o644)
+	os.WriteFile("afile", []byte("keep"), 0o644)
+	for _, tc := range []struct{ cid, out, check string }{
+		{file, "adir", "adir/inner/keep"},
+		{dir, "afile", "afile"},
+	} {
+		for _, force := range []bool{false, true} {
+			args := []string{"get", tc.cid, "-o", tc.out}
+			if force {
+				args = append(args, "--force")
+			}
+			_, errs, code := trove(t, repo, nil, args...)
+			if code != exitExists {
+				t.Errorf("%v: exit %d, %q", args, code, errs)
+			}
+			if force == strings.Contains(errs, "use --force") {
+				t.Errorf("%v: stderr %q", args, errs)
+			}
+			if b, err := os.ReadFile(tc.check); err != nil || string(b) != "keep" {
+				t.Errorf("%v: %s now %q, %v", args, tc.check, b, err)
+			}
+		}
+	}
+}
