@@ -110,6 +110,8 @@ func TestUnknownSubcommand(t *testing.T) {
 		{[]string{"repo", "stats"}, `unknown command "stats" for "trove repo"`},
 		{[]string{"config", "get", "x"}, `unknown command "get" for "trove config"`},
 		{[]string{"routing", "find", "x"}, `unknown command "find" for "trove routing"`},
+		{[]string{"help", "nosuch"}, `no help topic "nosuch"`},
+		{[]string{"help", "pin", "remove"}, `no help topic "pin remove"`},
 	} {
 		out, errs, code := trove(t, repo, nil, tc.args...)
 		if code != exitUsage {
@@ -123,7 +125,7 @@ func TestUnknownSubcommand(t *testing.T) {
 		}
 	}
 	// A group alone still shows its help and succeeds.
-	for _, args := range [][]string{{}, {"pin"}, {"dag"}} {
+	for _, args := range [][]string{{}, {"pin"}, {"dag"}, {"help"}, {"help", "pin"}} {
 		out, _, code := trove(t, repo, nil, args...)
 		if code != exitOK || !strings.Contains(out, "Available Commands:") {
 			t.Errorf("%v: exit %d, output %q", args, code, out)

@@ -228,6 +228,20 @@ Exit codes (details in docs/cli.md):
 		newDaemonCmd(e), newIDCmd(e), newPeersCmd(e), newConnectCmd(e), newRoutingCmd(e), newStatsCmd(e),
 		newShareCmd(e), newConfigCmd(e),
 	)
+	// Cobra's own help command prints the root usage and exits 0 for a
+	// topic that does not exist; a typo deserves exit 2 like elsewhere.
+	root.SetHelpCommand(&cobra.Command{
+		Use:     "help [command]",
+		Short:   "Help about any command",
+		Example: "  trove help add\n  trove help pin rm",
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err != nil || len(rest) > 0 {
+				return usageError{fmt.Errorf("no help topic %q; run 'trove --help' for the list", strings.Join(args, " "))}
+			}
+			return cmd.Help()
+		},
+	})
 	// Cobra's completion command is added lazily at Execute; add it now so
 	// it gets examples and the group handling below like every command.
 	root.InitDefaultCompletionCmd()
