@@ -30,7 +30,7 @@ swarm. Copy the file into the other repos before starting their daemons.`,
 		Example: "  trove init\n  trove --repo /srv/trove init\n  trove init --swarm-key",
 		Args:    exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := e.repoPath()
+			p, err := e.anyRepoPath()
 			if err != nil {
 				return err
 			}

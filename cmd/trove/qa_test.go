@@ -561,3 +561,28 @@ func TestGetForceKindMismatch(t *testing.T) {
 		}
 	}
 }
+
+// A --repo that names a file, or a directory with other things in it and
+// no trove config, is refused before anything is written there; init may
+// still make a repo in such a directory on purpose.
+func TestRepoFlagOnForeignPath(t *testing.T) {
+	foreign := t.TempDir()
+	os.WriteFile(filepath.Join(foreign, "thesis.tex"), []byte("mine"), 0o644)
+	file := filepath.Join(foreign, "thesis.tex")
+	for _, repo := range []string{foreign, file} {
+		for _, args := range [][]string{{"repo", "stat"}, {"add", "-q", "-"}, {"daemon", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"}, {"config", "show"}, {"id"}} {
+			out, errs, code := trove(t, repo, strings.NewReader("x"), args...)
+			if code == exitOK || out != "" || !strings.Contains(errs, "not a trove repo") {
+				t.Errorf("--repo %s %v: exit %d, stdout %q, stderr %q", repo, args, code, out, errs)
+			}
+		}
+	}
+	if ents, _ := os.ReadDir(foreign); len(ents) != 1 {
+		t.Errorf("refused commands wrote into %s: %v", foreign, ents)
+	}
+	mustTrove(t, foreign, nil, "init")
+	mustTrove(t, foreign, strings.NewReader("x"), "add", "-q", "-")
+	// A new path and an empty directory are still created on first use.
+	mustTrove(t, filepath.Join(t.TempDir(), "new"), nil, "repo", "stat")
+	mustTrove(t, t.TempDir(), nil, "repo", "stat")
+}

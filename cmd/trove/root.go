@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"iter"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -82,13 +85,56 @@ type env struct {
 	logFormat string
 }
 
-// repoPath resolves --repo, $TROVE_PATH, ~/.trove.
+// repoPath resolves --repo, $TROVE_PATH, ~/.trove, and refuses a path
+// that cannot be a repo before anything is written there (see
+// checkRepoDir). Only init, which the user asks for explicitly, uses
+// anyRepoPath instead.
 func (e *env) repoPath() (string, error) {
+	p, err := e.anyRepoPath()
+	if err != nil {
+		return "", err
+	}
+	return p, checkRepoDir(p)
+}
+
+func (e *env) anyRepoPath() (string, error) {
 	p := e.repoFlag
 	if p == "" {
 		p = e.getenv(repo.EnvPath)
 	}
 	return repo.DefaultPath(p)
+}
+
+// errNotRepo marks a --repo that names something other than a repo, a
+// new path or an empty directory.
+var errNotRepo = errors.New("not a trove repo")
+
+// checkRepoDir accepts an existing repo, a path that does not exist yet
+// and an empty directory. Commands create the repo on first use, so a
+// mistyped --repo pointing at, say, a home or project directory used to
+// get a config, a key and a block store written into it without a word.
+func checkRepoDir(p string) error {
+	fi, err := os.Stat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return err
+	case !fi.IsDir():
+		return fmt.Errorf("repo %s: %w: it is a file, not a directory", p, errNotRepo)
+	}
+	if _, err := os.Stat(filepath.Join(p, repo.ConfigFile)); err == nil {
+		return nil
+	}
+	d, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if names, _ := d.Readdirnames(1); len(names) > 0 {
+		return fmt.Errorf("repo %s: %w: the directory has other files and no %q; trove creates a repo only in a new or empty directory (check --repo and $%s, or run `trove init` to make one there)", p, errNotRepo, repo.ConfigFile, repo.EnvPath)
+	}
+	return nil
 }
 
 // logger builds the process logger from --log-level and --log-format.
