@@ -24,8 +24,10 @@ var ErrRejected = errors.New("request rejected")
 
 // session is the requester side of one long-lived stream to one peer. All
 // requests to that peer are multiplexed on it by request ID; a single
-// reader goroutine dispatches responses, verifying every block before any
-// consumer sees it.
+// reader goroutine dispatches responses, checking that every block was
+// asked for and verifying it before any consumer sees it, except for
+// consumers that verify themselves (requestVerifying), so that hashing
+// need not serialise on the reader.
 type session struct {
 	p      peer.ID
 	st     network.Stream
