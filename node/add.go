@@ -163,7 +163,13 @@ func (n *Node) Add(ctx context.Context, entries iter.Seq2[Entry, error], o AddOp
 			if o.Progress != nil {
 				r = &countingReader{r: r, n: &read, f: o.Progress}
 			}
-			_, _, err = b.AddFile(p, r)
+			var fc cid.Cid
+			fc, _, err = b.AddFile(p, r)
+			if err == nil && o.Wrap && p == stdinName && unnamed && fc.Defined() {
+				// Kubo names an unnamed stream inside a wrapper by its
+				// CID, which is also the name add prints for it.
+				err = b.Rename(stdinName, fc.String())
+			}
 		case EntryDir:
 			err = b.AddDir(p)
 		case EntrySymlink:

@@ -591,3 +591,22 @@ func TestLayoutFlagsOverrideProfile(t *testing.T) {
 		t.Errorf("typo in config: exit %d, %q should name the field", code, errs)
 	}
 }
+
+// add -w - must put stdin into the wrapper under the name add prints for it
+// (its CID, as Kubo does), so WRAPPER/<cid> reads back the bytes.
+func TestAddWrapStdinNamedByCID(t *testing.T) {
+	repo := t.TempDir()
+	const hello = "bafkreicysg23kiwv34eg2d7qweipxwosdo2py4ldv42nbauguluen5v6am"
+	out := mustTrove(t, repo, strings.NewReader("hello\n"), "add", "-w", "-")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || lines[0] != "added "+hello+" "+hello {
+		t.Fatalf("add -w - printed %q", out)
+	}
+	wrapper := strings.Fields(lines[1])[1]
+	if got := mustTrove(t, repo, nil, "cat", wrapper+"/"+hello); got != "hello\n" {
+		t.Errorf("cat WRAPPER/CID = %q", got)
+	}
+	if ls := mustTrove(t, repo, nil, "ls", wrapper); !strings.Contains(ls, hello) || strings.Contains(ls, "stdin") {
+		t.Errorf("ls of the wrapper = %q, want the entry named by its CID", ls)
+	}
+}

@@ -201,6 +201,39 @@ func (b *DirBuilder) AddFile(relPath string, r io.Reader) (cid.Cid, uint64, erro
 	return res.Cid, res.Size, nil
 }
 
+// Rename moves the file or symlink at from to the new name to, within the
+// same directory. It exists for an unnamed stream (stdin) that must appear in
+// a wrapping directory under a name known only after import: its own CID,
+// as Kubo names it.
+func (b *DirBuilder) Rename(from, to string) error {
+	fp, _, err := b.check(from)
+	if err != nil {
+		return err
+	}
+	tp, _, err := b.check(to)
+	if err != nil {
+		return err
+	}
+	if strings.Join(fp[:len(fp)-1], "/") != strings.Join(tp[:len(tp)-1], "/") {
+		return fmt.Errorf("%w: rename %s to %s crosses directories", ErrConflict, from, to)
+	}
+	d, err := b.parent(fp)
+	if err != nil {
+		return err
+	}
+	oldName, newName := fp[len(fp)-1], tp[len(tp)-1]
+	e := d.entries[oldName]
+	if e == nil || e.kind == KindDir {
+		return fmt.Errorf("%w: rename %s: no such file", ErrConflict, from)
+	}
+	if d.entries[newName] != nil {
+		return fmt.Errorf("%w: rename %s: %s exists", ErrConflict, from, to)
+	}
+	delete(d.entries, oldName)
+	d.entries[newName] = e
+	return nil
+}
+
 // AddSymlink stores a UnixFS Symlink node at relPath. The target is kept
 // verbatim and never followed.
 func (b *DirBuilder) AddSymlink(relPath, target string) (cid.Cid, error) {

@@ -538,3 +538,39 @@ func FuzzSplitPath(f *testing.F) {
 		}
 	})
 }
+
+func TestDirBuilderRename(t *testing.T) {
+	ctx := context.Background()
+	b := NewDirBuilder(ctx, Params{}, nil, DirOptions{})
+	if _, _, err := b.AddFile("x", strings.NewReader("data")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.AddFile("d/y", strings.NewReader("y")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ from, to string }{
+		{"nosuch", "z"}, {"x", "d/x"}, {"x", "d"}, {"d", "e"}, {"x", "../z"},
+	} {
+		if err := b.Rename(tc.from, tc.to); err == nil {
+			t.Errorf("Rename(%q, %q) succeeded", tc.from, tc.to)
+		}
+	}
+	if err := b.Rename("x", "z"); err != nil {
+		t.Fatal(err)
+	}
+	// The result must equal a tree built with the final name directly.
+	renamed, err := b.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := NewDirBuilder(ctx, Params{}, nil, DirOptions{})
+	d.AddFile("z", strings.NewReader("data"))
+	d.AddFile("d/y", strings.NewReader("y"))
+	direct, err := d.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !renamed.Equals(direct) {
+		t.Errorf("renamed tree %s, direct %s", renamed, direct)
+	}
+}
