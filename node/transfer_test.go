@@ -413,3 +413,23 @@ func TestFetchNobodyHasIt(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Fetching content that is already local must report its real size as
+// Have, not a per-block estimate (a 6-byte file once showed 262144).
+func TestFetchLocalReportsRealHave(t *testing.T) {
+	for _, n := range []int{6, 3<<20 + 5} {
+		data := randomData(n, uint64(n))
+		a, root := seed(t, data, DaemonOptions{})
+		res, err := a.Node().Fetch(context.Background(), FetchArgs{Path: root}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Received != 0 {
+			t.Errorf("%d bytes: Received = %d for local content", n, res.Received)
+		}
+		// Have counts DAG bytes: the file plus at most a little dag-pb.
+		if res.Have < int64(n) || res.Have > int64(n)+4096 {
+			t.Errorf("%d bytes: Have = %d", n, res.Have)
+		}
+	}
+}

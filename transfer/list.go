@@ -77,6 +77,28 @@ type list struct {
 	left atomic.Int64
 }
 
+// sizer is the optional store method that tells a stored block's length;
+// blockstore.Store has it. Progress uses it for blocks already present,
+// whose size the parent's links may not give (raw leaves of a single-level
+// DAG do, but a tiny file's root has no parent at all).
+type sizer interface {
+	Size(ctx context.Context, c cid.Cid) (int, error)
+}
+
+// presentSize is the length of block i, known to be in the store: the
+// parent's figure when it gave one, else the store's, else the estimate.
+func (t *transfer) presentSize(ctx context.Context, l *list, i int) int64 {
+	if l.refs[i].size > 0 {
+		return l.refs[i].size
+	}
+	if sz, ok := t.f.store.(sizer); ok {
+		if n, err := sz.Size(ctx, l.refs[i].c); err == nil {
+			return int64(n)
+		}
+	}
+	return l.size(i)
+}
+
 func (l *list) size(i int) int64 {
 	if l.refs[i].size > 0 {
 		return l.refs[i].size
@@ -112,7 +134,7 @@ func (t *transfer) fetchList(refs []blockRef) error {
 		}
 		if ok {
 			l.state[i].Store(true)
-			t.have.Add(l.size(i))
+			t.have.Add(t.presentSize(ctx, l, i))
 			cur = nil
 			continue
 		}
