@@ -25,6 +25,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -95,6 +96,14 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	}
 	if o.ReprovideInterval == 0 {
 		o.ReprovideInterval = DefaultReprovideInterval
+	}
+	if loopbackOnly(o.ListenAddrs) && (o.MDNS || o.NAT) {
+		// Nothing off this host can reach a node that listens only on
+		// loopback, so announcing it on the LAN (mDNS multicast) or asking
+		// the router for a port mapping (UPnP/NAT-PMP) would only send
+		// traffic beyond the host for nothing. Tests and local setups
+		// listen this way; a real node listens on 0.0.0.0 and keeps both.
+		o.MDNS, o.NAT = false, false
 	}
 	log := o.Logger
 	if log == nil {
@@ -541,4 +550,14 @@ func (n *Node) Stats() Stats {
 		RoutingTable: n.dht.RoutingTable().Size(),
 		PublicDHT:    n.public,
 	}
+}
+
+// loopbackOnly reports whether every listen address is a loopback IP.
+func loopbackOnly(addrs []ma.Multiaddr) bool {
+	for _, a := range addrs {
+		if !manet.IsIPLoopback(a) {
+			return false
+		}
+	}
+	return len(addrs) > 0
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 // TestConfigDefaultsStart starts a node with every switch the repo config
@@ -32,15 +33,40 @@ func TestConfigDefaultsStart(t *testing.T) {
 	for p := range n.relayCandidates(ctx, 5) {
 		got = append(got, p.ID)
 	}
-	// mDNS is on, so other trove nodes on this host may show up too.
 	if !slices.Contains(got, b.ID()) {
 		t.Fatalf("relay candidates = %v, want %s among them", got, b.ID())
+	}
+	// Listening on loopback only, the node must not multicast on the LAN
+	// or ask the router for a port mapping.
+	if n.mdns != nil || n.opts.NAT {
+		t.Errorf("loopback-only node started mDNS (%v) or NAT port mapping (%v)", n.mdns != nil, n.opts.NAT)
 	}
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if err := n.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
+	}
+}
+
+func TestLoopbackOnly(t *testing.T) {
+	for _, tc := range []struct {
+		addrs []string
+		want  bool
+	}{
+		{[]string{"/ip4/127.0.0.1/tcp/0"}, true},
+		{[]string{"/ip4/127.0.0.1/tcp/0", "/ip6/::1/tcp/0"}, true},
+		{[]string{"/ip4/127.0.0.1/tcp/0", "/ip4/0.0.0.0/tcp/4801"}, false},
+		{[]string{"/ip4/192.168.1.2/tcp/4801"}, false},
+		{nil, false},
+	} {
+		var addrs []ma.Multiaddr
+		for _, s := range tc.addrs {
+			addrs = append(addrs, ma.StringCast(s))
+		}
+		if got := loopbackOnly(addrs); got != tc.want {
+			t.Errorf("loopbackOnly(%v) = %v, want %v", tc.addrs, got, tc.want)
+		}
 	}
 }
 
