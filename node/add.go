@@ -7,7 +7,6 @@ import (
 	"io"
 	"iter"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/ipfs/go-cid"
@@ -116,7 +115,9 @@ func (n *Node) Add(ctx context.Context, entries iter.Seq2[Entry, error], o AddOp
 		defer ses.End()
 		batch = ses.NewBatch()
 		defer batch.Discard()
-		sink = &lockedPutter{p: batch}
+		// The importer calls Put from one goroutine at a time, which is
+		// what a Batch needs, so it is the sink as it is.
+		sink = batch
 	}
 	var held *holdLast
 	if sink != nil && !o.Wrap {
@@ -283,24 +284,6 @@ func kindName(k importer.Kind) string {
 	return "file"
 }
 
-// lockedPutter serialises Puts: the importer hashes on several goroutines
-// but a blockstore Batch is for one goroutine.
-type lockedPutter struct {
-	mu sync.Mutex
-	p  importer.Putter
-}
-
-func (l *lockedPutter) Put(ctx context.Context, c cid.Cid, data []byte) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.p.Put(ctx, c, data)
-}
-
-// OnRelease passes the importer's buffer recycling through to the batch;
-// without it every 1 MiB chunk is a fresh allocation and the heap of a
-// large add doubles between collections.
-func (l *lockedPutter) OnRelease(f func([]byte)) { forwardRelease(l.p, f) }
-
 func forwardRelease(p importer.Putter, f func([]byte)) {
 	if r, ok := p.(importer.Releaser); ok {
 		r.OnRelease(f)
@@ -308,9 +291,9 @@ func forwardRelease(p importer.Putter, f func([]byte)) {
 }
 
 // holdLast delays every Put by one so the final block, which the
-// DirBuilder writes last when it encodes its root, can be dropped.
+// DirBuilder writes last when it encodes its root, can be dropped. Like the
+// importer's sink contract, it is used from one goroutine at a time.
 type holdLast struct {
-	mu   sync.Mutex
 	p    importer.Putter
 	has  bool
 	c    cid.Cid
@@ -318,8 +301,6 @@ type holdLast struct {
 }
 
 func (h *holdLast) Put(ctx context.Context, c cid.Cid, data []byte) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.has {
 		if err := h.p.Put(ctx, h.c, h.data); err != nil {
 			return err
@@ -335,8 +316,6 @@ func (h *holdLast) OnRelease(f func([]byte)) { forwardRelease(h.p, f) }
 
 // flushUnless writes the held block unless it is skip.
 func (h *holdLast) flushUnless(ctx context.Context, skip cid.Cid) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	if !h.has || h.c.Equals(skip) {
 		return nil
 	}
