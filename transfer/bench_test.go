@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -308,7 +309,7 @@ func (s *sinkStore) Put(_ context.Context, c cid.Cid, data []byte) error {
 	if c.Type() == block.CodecRaw {
 		s.raw[string(c.Hash())] = true
 	} else {
-		s.inner[string(c.Hash())] = data
+		s.inner[string(c.Hash())] = bytes.Clone(data) // Put must not keep data
 	}
 	return nil
 }

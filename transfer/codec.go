@@ -100,6 +100,10 @@ type Message struct {
 	Data   []byte    // MsgBlock
 	Status Status    // MsgDone
 	Credit uint64    // MsgCredit
+
+	// frame is the pooled receive buffer Data points into, if any; see
+	// session.release.
+	frame *[]byte
 }
 
 // AppendFrame appends m, framed (uvarint length, type byte, body), to dst.
@@ -166,22 +170,35 @@ func appendCID(dst []byte, c cid.Cid) []byte {
 // refusing lengths above max before allocating. The returned slice is
 // freshly allocated: block data decoded from it may be kept by a store.
 func ReadFrame(r *bufio.Reader, max int) ([]byte, error) {
+	n, err := readFrameLen(r, max)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, fmt.Errorf("reading frame: %w", err)
+	}
+	return buf, nil
+}
+
+// readFrameLen reads a frame's uvarint length and checks it against max.
+func readFrameLen(r *bufio.Reader, max int) (int, error) {
 	var n uint64
 	for i := 0; ; i++ {
 		c, err := r.ReadByte()
 		if err != nil {
 			if i == 0 && errors.Is(err, io.EOF) {
-				return nil, io.EOF
+				return 0, io.EOF
 			}
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
-			return nil, fmt.Errorf("reading frame length: %w", err)
+			return 0, fmt.Errorf("reading frame length: %w", err)
 		}
 		// Four bytes of uvarint already exceed any frame this
 		// protocol allows; stop before overflow games.
 		if i == 4 {
-			return nil, fmt.Errorf("%w: frame length too long", ErrProtocol)
+			return 0, fmt.Errorf("%w: frame length too long", ErrProtocol)
 		}
 		n |= uint64(c&0x7f) << (7 * i)
 		if c < 0x80 {
@@ -189,13 +206,9 @@ func ReadFrame(r *bufio.Reader, max int) ([]byte, error) {
 		}
 	}
 	if n == 0 || n > uint64(max) {
-		return nil, fmt.Errorf("%w: frame length %d (max %d)", ErrProtocol, n, max)
+		return 0, fmt.Errorf("%w: frame length %d (max %d)", ErrProtocol, n, max)
 	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return nil, fmt.Errorf("reading frame: %w", err)
-	}
-	return buf, nil
+	return int(n), nil
 }
 
 // errUnknownType is returned by Decode for types this version does not

@@ -20,7 +20,9 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Store is where fetched blocks go and where resume looks first.
+// Store is where fetched blocks go and where resume looks first. Put must
+// not keep data once it returns (blockstore and memstore copy it): the
+// Fetcher reuses its receive buffers.
 type Store interface {
 	block.Getter
 	block.Putter
@@ -89,7 +91,7 @@ func (o *FetchOptions) fill() {
 		o.SpanBytes = 4 << 20
 	}
 	if o.Window <= 0 {
-		o.Window = 32 << 20
+		o.Window = 16 << 20
 	}
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 15 * time.Second
@@ -133,6 +135,7 @@ type Fetcher struct {
 	opts  FetchOptions
 	log   *slog.Logger
 	down  *rate.Limiter
+	pool  framePool
 
 	banned   prometheus.Counter
 	received prometheus.Counter
@@ -242,7 +245,7 @@ func (f *Fetcher) session(ctx context.Context, ai peer.AddrInfo) (*session, erro
 	if err != nil {
 		return nil, err
 	}
-	s := newSession(st, f.opts.Window, f.down, f.ban)
+	s := newSession(st, f.opts.Window, f.down, &f.pool, f.ban)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if old := f.sessions[ai.ID]; old != nil && old.Err() == nil {

@@ -34,6 +34,7 @@ type session struct {
 	down   *rate.Limiter // download limit shared by all sessions; never nil
 	window int64
 	onBad  func(peer.ID, error)
+	pool   *framePool
 
 	wmu sync.Mutex
 	bw  *bufio.Writer
@@ -63,9 +64,12 @@ type call struct {
 	consumerVerifies bool
 }
 
-func newSession(st network.Stream, window int64, down *rate.Limiter, onBad func(peer.ID, error)) *session {
+func newSession(st network.Stream, window int64, down *rate.Limiter, pool *framePool, onBad func(peer.ID, error)) *session {
+	if pool == nil {
+		pool = new(framePool)
+	}
 	s := &session{
-		p: st.Conn().RemotePeer(), st: st, down: down, window: window, onBad: onBad,
+		p: st.Conn().RemotePeer(), st: st, down: down, window: window, onBad: onBad, pool: pool,
 		bw:    bufio.NewWriterSize(st, 16<<10),
 		calls: make(map[uint64]*call),
 		done:  make(chan struct{}),
@@ -170,10 +174,20 @@ func (s *session) cancel(c *call) {
 			for m := range c.ch {
 				if m.Type == MsgBlock {
 					s.consumed(len(m.Data))
+					s.release(&m)
 				}
 			}
 		}()
 	})
+}
+
+// release recycles the receive buffer behind m.Data. Call it only when
+// nothing refers to m.Data any more: the block was dropped, or a store
+// that copies (see Store) has taken it. Messages that are not released
+// are simply left to the garbage collector.
+func (s *session) release(m *Message) {
+	s.pool.put(m.frame)
+	m.frame, m.Data = nil, nil
 }
 
 // consumed returns flow-control credit once a block has been dealt with.
@@ -199,13 +213,17 @@ func (s *session) readLoop() {
 	var err error
 	for err == nil {
 		var payload []byte
-		if payload, err = ReadFrame(br, MaxFrame); err != nil {
+		var frame *[]byte
+		if payload, frame, err = readFramePooled(br, MaxFrame, s.pool); err != nil {
 			if errors.Is(err, ErrProtocol) {
 				err = fmt.Errorf("%w: %w", ErrMisbehaved, err)
 			}
 			break
 		}
 		m, derr := Decode(payload)
+		if m.Type == MsgBlock && derr == nil {
+			m.frame = frame // only blocks are ever released
+		}
 		if errors.Is(derr, errUnknownType) {
 			continue
 		}
@@ -281,6 +299,7 @@ func (s *session) dispatch(m Message) error {
 	case <-c.gone:
 		if m.Type == MsgBlock {
 			s.consumed(len(m.Data))
+			s.release(&m)
 		}
 	}
 	if m.Type == MsgDone {
