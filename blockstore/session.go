@@ -79,6 +79,136 @@ func (ss *Session) Put(ctx context.Context, c cid.Cid, data []byte) error {
 	return s.wrote(len(data))
 }
 
+// PutAsync is Put without the wait: it hands the block to the store and
+// returns, and done runs (on another goroutine) once the block is visible
+// to Get and Has, or with the error that kept it out. A downloader hashes
+// the next block meanwhile instead of idling through every commit. Blocks
+// that arrive while earlier ones are being written share one Badger
+// transaction (see asyncWriter). data must not be modified until done
+// runs; done must not block for long.
+func (ss *Session) PutAsync(ctx context.Context, c cid.Cid, data []byte, done func(error)) {
+	if err := ctx.Err(); err != nil {
+		done(err)
+		return
+	}
+	if err := checkSize(c, data); err != nil {
+		done(err)
+		return
+	}
+	mh := c.Hash()
+	ss.note(mh)
+	ss.s.async.put(asyncPut{c: c, key: blockKey(mh), data: data, done: done})
+}
+
+// asyncWriter groups PutAsync calls into transactions. Badger's value-log
+// writer allocates a buffer the size of the largest value for every
+// write request, so a transaction per block turned each fetched megabyte
+// into a megabyte of garbage and pushed the heap (and RSS) up; one
+// transaction for whatever queued up while the last commit ran costs a
+// buffer per batch instead. At most asyncInflight commits run at once;
+// the commit callback starts the next batch, so the writer needs no
+// goroutine of its own and a lone block is written at once.
+type asyncWriter struct {
+	s        *Store
+	mu       sync.Mutex
+	queue    []asyncPut
+	inflight int
+}
+
+type asyncPut struct {
+	c    cid.Cid
+	key  []byte
+	data []byte
+	done func(error)
+}
+
+const (
+	asyncInflight = 2
+	// asyncBatchBytes caps one transaction, so a long queue still
+	// becomes visible in steps.
+	asyncBatchBytes = 8 << 20
+)
+
+func (w *asyncWriter) put(p asyncPut) {
+	w.mu.Lock()
+	w.queue = append(w.queue, p)
+	if w.inflight >= asyncInflight {
+		w.mu.Unlock()
+		return // a commit callback will take it
+	}
+	w.inflight++
+	batch := w.take()
+	w.mu.Unlock()
+	w.commit(batch)
+}
+
+// take removes up to asyncBatchBytes of puts from the queue. Called with
+// w.mu held.
+func (w *asyncWriter) take() []asyncPut {
+	n, size := 0, 0
+	for n < len(w.queue) && (n == 0 || size+len(w.queue[n].data) <= asyncBatchBytes) {
+		size += len(w.queue[n].data)
+		n++
+	}
+	batch := append([]asyncPut(nil), w.queue[:n]...)
+	rest := copy(w.queue, w.queue[n:])
+	clear(w.queue[rest:])
+	w.queue = w.queue[:rest]
+	return batch
+}
+
+// commit writes batch in one transaction (more if Badger finds it too
+// big) and, when Badger is done, reports to every put and starts the
+// next batch.
+func (w *asyncWriter) commit(batch []asyncPut) {
+	s := w.s
+	s.gate.RLock()
+	txn := s.db.NewTransaction(true)
+	kept := batch[:0]
+	for i, p := range batch {
+		err := txn.Set(p.key, p.data)
+		if errors.Is(err, badger.ErrTxnTooBig) && len(kept) > 0 {
+			// Write what fits now; the rest goes back to the queue head.
+			w.mu.Lock()
+			w.queue = append(append([]asyncPut(nil), batch[i:]...), w.queue...)
+			w.mu.Unlock()
+			break
+		}
+		if err != nil {
+			p.done(mapErr(p.c, err))
+			continue
+		}
+		kept = append(kept, p)
+	}
+	batch = kept
+	txn.CommitWith(func(err error) {
+		s.gate.RUnlock()
+		n := 0
+		for _, p := range batch {
+			n += len(p.data)
+		}
+		if err == nil {
+			err = s.wrote(n)
+		}
+		for _, p := range batch {
+			if err != nil {
+				p.done(mapErr(p.c, err))
+			} else {
+				p.done(nil)
+			}
+		}
+		w.mu.Lock()
+		if len(w.queue) == 0 {
+			w.inflight--
+			w.mu.Unlock()
+			return
+		}
+		next := w.take()
+		w.mu.Unlock()
+		w.commit(next)
+	})
+}
+
 // Batch accumulates block writes for import. Put hands data to Badger in
 // chunks of Options.BatchBytes, with at most two chunks in flight, so the
 // importer hashes the next chunk while Badger writes the previous one and

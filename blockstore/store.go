@@ -1,11 +1,13 @@
 package blockstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"iter"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,6 +105,11 @@ type Store struct {
 	opts   Options
 	log    *slog.Logger
 	unlock func() error
+	async  asyncWriter
+
+	// vlogMin is the length from which Get may unmap what it read (see
+	// unmapRead); MaxInt disables it.
+	vlogMin int
 
 	// gate is held shared by every write and exclusively by GC for the
 	// moment it forces a memtable flush: Badger's DropPrefix refuses
@@ -121,6 +128,8 @@ type Store struct {
 	// long imports. trimMu makes sure one writer does it at a time.
 	unsynced atomic.Int64
 	trimMu   sync.Mutex
+	trims    sync.WaitGroup        // background trims, waited for by Close
+	trimErr  atomic.Pointer[error] // a background trim's failure
 
 	closeOnce sync.Once
 	closeErr  error
@@ -172,7 +181,16 @@ func Open(dir string, opts Options) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Store{db: db, opts: opts, log: log, unlock: release, sessions: make(map[*Session]struct{})}, nil
+	st := &Store{db: db, opts: opts, log: log, unlock: release, sessions: make(map[*Session]struct{})}
+	st.async.s = st
+	// Values at least ValueThreshold long are stored in the value log;
+	// with encryption, or a threshold that moves (VLogPercentile), a value
+	// may instead be a heap copy, and Get leaves its pages alone.
+	st.vlogMin = math.MaxInt
+	if bo.VLogPercentile == 0 && len(bo.EncryptionKey) == 0 && !bo.InMemory {
+		st.vlogMin = int(max(bo.ValueThreshold, 1))
+	}
+	return st, nil
 }
 
 func orDefault(v, d int64) int64 {
@@ -186,6 +204,7 @@ func orDefault(v, d int64) int64 {
 // Open batches and sessions must be finished first.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.trims.Wait()
 		s.closeErr = s.db.Close()
 		if err := s.unlock(); err != nil && s.closeErr == nil {
 			s.closeErr = err
@@ -206,26 +225,46 @@ func (s *Store) Sync() error {
 }
 
 // wrote accounts n written bytes and, every trimEvery bytes, syncs and
-// releases mapped pages in the caller's goroutine. Without it RSS grows by
-// every byte imported; with it, by at most about trimEvery.
+// releases mapped pages. Without it RSS grows by every byte imported;
+// with it, by at most about trimLimit. The trim runs on its own goroutine
+// so that the writer (often a Badger commit callback that hands credit
+// back to a peer) does not sit through an fsync; only a writer that gets
+// trimLimit ahead of the trim in progress waits for it. A failed
+// background sync is reported by the next wrote, and Batch.Commit syncs
+// again anyway.
 func (s *Store) wrote(n int) error {
 	u := s.unsynced.Add(int64(n))
 	switch {
 	case u < trimEvery:
-		return nil
+		return s.takeTrimErr()
 	case u < trimLimit:
 		if !s.trimMu.TryLock() {
-			return nil // the trim in progress will do
+			return s.takeTrimErr() // the trim in progress will do
 		}
+		s.trims.Add(1)
+		go func() {
+			defer s.trims.Done()
+			defer s.trimMu.Unlock()
+			if err := s.Sync(); err != nil {
+				s.trimErr.CompareAndSwap(nil, &err)
+			}
+		}()
+		return s.takeTrimErr()
 	default:
 		s.trimMu.Lock()
+		defer s.trimMu.Unlock()
 		if s.unsynced.Load() < trimEvery {
-			s.trimMu.Unlock()
-			return nil // the trim we waited for did it
+			return s.takeTrimErr() // the trim we waited for did it
 		}
+		return s.Sync()
 	}
-	defer s.trimMu.Unlock()
-	return s.Sync()
+}
+
+func (s *Store) takeTrimErr() error {
+	if e := s.trimErr.Swap(nil); e != nil {
+		return *e
+	}
+	return nil
 }
 
 func blockKey(mh []byte) []byte {
@@ -255,8 +294,15 @@ func (s *Store) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 		if err != nil {
 			return err
 		}
-		data, err = item.ValueCopy(nil)
-		return err
+		return item.Value(func(v []byte) error {
+			data = bytes.Clone(v)
+			if len(v) >= s.vlogMin {
+				// Only values this large live in the value log, so v is
+				// its mmap, held by Badger until we return: safe to unmap.
+				unmapRead(v)
+			}
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, mapErr(c, err)
@@ -313,6 +359,16 @@ func (s *Store) Put(ctx context.Context, c cid.Cid, data []byte) error {
 	ss := s.Session()
 	defer ss.End()
 	return ss.Put(ctx, c, data)
+}
+
+// PutAsync is Session.PutAsync in a session of its own, which ends once
+// the block is written.
+func (s *Store) PutAsync(ctx context.Context, c cid.Cid, data []byte, done func(error)) {
+	ss := s.Session()
+	ss.PutAsync(ctx, c, data, func(err error) {
+		ss.End()
+		done(err)
+	})
 }
 
 // Delete removes a block. Deleting a missing block is not an error.

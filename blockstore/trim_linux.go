@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"unsafe"
 )
 
 // madvPageout is MADV_PAGEOUT (Linux 5.4+), missing from package syscall.
@@ -50,5 +51,27 @@ func releaseMappedPages(dir string) {
 			continue
 		}
 		syscall.Syscall(syscall.SYS_MADVISE, uintptr(start), uintptr(end-start), madvPageout)
+	}
+}
+
+// unmapRead takes the pages wholly inside v out of this process's page
+// tables. v must be a value Badger returned from a shared mmap of a
+// value-log file, and the call must happen while Badger still holds that
+// file (inside Item.Value's callback): then the range cannot have been
+// unmapped or reused, and MADV_DONTNEED on a shared file mapping only
+// drops the mapping. The data stays in the page cache, so a second read is
+// still served from memory, but a 1 GiB file streamed out of the store no
+// longer adds 1 GiB of RssFile to the daemon. Partial pages at either end
+// are left: they may belong to neighbouring values.
+func unmapRead(v []byte) {
+	const page = 4096
+	if len(v) < 2*page {
+		return
+	}
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(v)))
+	lo := (p + page - 1) &^ (page - 1)
+	hi := (p + uintptr(len(v))) &^ (page - 1)
+	if hi > lo {
+		syscall.Syscall(syscall.SYS_MADVISE, lo, hi-lo, syscall.MADV_DONTNEED)
 	}
 }
