@@ -322,6 +322,16 @@ func (s sessionStore) Put(ctx context.Context, c cid.Cid, data []byte) error {
 	return s.Store.Put(ctx, c, data)
 }
 
+// PutAsync lets the Fetcher keep verifying while Badger writes; see
+// blockstore.Session.PutAsync.
+func (s sessionStore) PutAsync(ctx context.Context, c cid.Cid, data []byte, done func(error)) {
+	if ss, ok := ctx.Value(sessionKey{}).(*blockstore.Session); ok {
+		ss.PutAsync(ctx, c, data, done)
+		return
+	}
+	s.Store.PutAsync(ctx, c, data, done)
+}
+
 // dhtFinder is the DHT as the Fetcher's provider source, except for
 // transfers whose context says the user gave the providers (a ticket).
 type dhtFinder struct{ net *p2p.Node }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -408,6 +409,14 @@ func (t *transfer) startRun(ctx context.Context, l *list, p *tpeer, sp *span, ev
 	return r
 }
 
+// asyncPutter is the optional Store method that stores without waiting:
+// done runs once the block is visible to Get and Has, or failed.
+// blockstore has it. With it a run hashes the next block while the store
+// writes the last one; data must stay untouched until done.
+type asyncPutter interface {
+	PutAsync(ctx context.Context, c cid.Cid, data []byte, done func(error))
+}
+
 // want carries out one run.
 func (t *transfer) want(ctx context.Context, l *list, r *run, cids []cid.Cid, events chan<- event) error {
 	s := r.p.s
@@ -416,10 +425,35 @@ func (t *transfer) want(ctx context.Context, l *list, r *run, cids []cid.Cid, ev
 		return err
 	}
 	defer s.cancel(call)
+	// Writes still in flight finish before the run reports its end, so
+	// the coordinator never sees a finished run whose blocks are not yet
+	// stored (it would ask someone else for them).
+	var writes sync.WaitGroup
+	var writeErr atomic.Pointer[error]
+	defer writes.Wait()
+	stored := func(m *Message, i int, n int64) func(error) {
+		return func(err error) {
+			if err != nil {
+				err = fmt.Errorf("storing %s: %w", m.CID, err)
+				writeErr.CompareAndSwap(nil, &err)
+			} else if l.state[i].CompareAndSwap(false, true) {
+				// Stored before it counts as done.
+				l.left.Add(-1)
+				t.have.Add(n)
+			}
+			s.consumed(len(m.Data))
+			s.release(m) // the store copied it (see Store)
+			writes.Done()
+		}
+	}
+	aput, async := t.f.store.(asyncPutter)
 	timeout := t.f.opts.RequestTimeout
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	for {
+		if e := writeErr.Load(); e != nil {
+			return *e
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -440,6 +474,10 @@ func (t *transfer) want(ctx context.Context, l *list, r *run, cids []cid.Cid, ev
 				if m.Status != StatusOK {
 					return fmt.Errorf("peer %s: %w", s.p, statusErr(m.Status))
 				}
+				writes.Wait()
+				if e := writeErr.Load(); e != nil {
+					return *e
+				}
 				return nil
 			case MsgBlock:
 				i := l.index[string(m.CID.Hash())]
@@ -449,24 +487,23 @@ func (t *transfer) want(ctx context.Context, l *list, r *run, cids []cid.Cid, ev
 				// the reader already checked that we asked for m.CID.
 				if err := block.Verify(m.CID, m.Data); err != nil {
 					s.consumed(len(m.Data))
+					s.release(&m)
 					err = fmt.Errorf("%w: %w", ErrMisbehaved, err)
 					t.f.ban(s.p, err)
 					return err
 				}
 				t.bytes.Add(n)
 				t.f.received.Add(float64(n))
-				if !l.state[i].Load() {
-					// Stored before it counts as done.
-					if err := t.f.store.Put(ctx, m.CID, m.Data); err != nil {
-						s.consumed(len(m.Data))
-						return fmt.Errorf("storing %s: %w", m.CID, err)
-					}
-					if l.state[i].CompareAndSwap(false, true) {
-						l.left.Add(-1)
-						t.have.Add(n)
-					}
+				writes.Add(1)
+				done := stored(&m, i, n)
+				switch {
+				case l.state[i].Load(): // a duplicate from the endgame
+					done(nil)
+				case async:
+					aput.PutAsync(ctx, m.CID, m.Data, done)
+				default:
+					done(t.f.store.Put(ctx, m.CID, m.Data))
 				}
-				s.consumed(len(m.Data))
 				select {
 				case events <- event{r: r, i: i, n: n}:
 				case <-ctx.Done():
