@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"runtime/debug"
 	"text/tabwriter"
 	"time"
 
@@ -54,6 +56,7 @@ another process holds the repo.`,
 				return err
 			}
 			o.Verify, o.Logger = e.verify, log
+			daemonGC()
 			ctx := cmd.Context()
 			d, err := node.StartDaemon(ctx, p, o)
 			if err != nil {
@@ -280,5 +283,17 @@ download in progress and the bytes served to each peer.`,
 				return nil
 			})
 		},
+	}
+}
+
+// daemonGC makes the daemon's garbage collector run at half the default
+// heap growth unless GOGC says otherwise. Downloads churn through
+// megabyte buffers (Badger allocates one per value-log write), and with
+// the default the heap, and so RSS, swings to twice what is live: a 1 GiB
+// fetch grew the daemon by 80-130 MB. At 50 it stays near 50-65 MB, for
+// about 2% more CPU in GC (docs/operations.md).
+func daemonGC() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(50)
 	}
 }
