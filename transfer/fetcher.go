@@ -53,7 +53,9 @@ type FetchOptions struct {
 	// Zero: 4 MiB.
 	SpanBytes int64
 	// Window is the flow-control credit per peer: how many block bytes
-	// a peer may have on the wire towards us. Zero: 32 MiB.
+	// a peer may have on the wire towards us. Zero: 16 MiB, which keeps a
+	// loopback transfer at full speed and bounds what a fetch holds per
+	// peer; a far peer is limited to about Window/RTT.
 	Window int64
 	// RequestTimeout fails a request that made no progress for this
 	// long. Zero: 15s.
