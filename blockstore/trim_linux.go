@@ -75,3 +75,42 @@ func unmapRead(v []byte) {
 		syscall.Syscall(syscall.SYS_MADVISE, lo, hi-lo, syscall.MADV_DONTNEED)
 	}
 }
+
+// unmapThrough drops from this process's page tables every page of the
+// value-log mapping that holds v, from the mapping's start up to the last
+// page wholly before v's end. The same conditions as unmapRead apply: v is
+// a value-log value and Badger holds its file for the duration of the call,
+// so the mapping found in /proc/self/maps is the one v lives in and stays
+// so until we return. Pages still dirty are written back by the kernel as
+// usual; MADV_DONTNEED on a shared file mapping never loses data.
+func unmapThrough(v []byte) {
+	const page = 4096
+	if len(v) == 0 {
+		return
+	}
+	p := uint64(uintptr(unsafe.Pointer(unsafe.SliceData(v))))
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return
+	}
+	for line := range strings.Lines(string(maps)) {
+		f := strings.Fields(line)
+		if len(f) < 6 || !strings.HasSuffix(f[len(f)-1], ".vlog") {
+			continue
+		}
+		lo, hi, ok := strings.Cut(f[0], "-")
+		if !ok {
+			continue
+		}
+		start, err1 := strconv.ParseUint(lo, 16, 64)
+		end, err2 := strconv.ParseUint(hi, 16, 64)
+		if err1 != nil || err2 != nil || p < start || p >= end {
+			continue
+		}
+		stop := min((p+uint64(len(v)))&^(page-1), end)
+		if stop > start {
+			syscall.Syscall(syscall.SYS_MADVISE, uintptr(start), uintptr(stop-start), syscall.MADV_DONTNEED)
+		}
+		return
+	}
+}

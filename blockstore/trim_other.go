@@ -8,3 +8,6 @@ func releaseMappedPages(dir string) {}
 
 // unmapRead is Linux-specific, like releaseMappedPages.
 func unmapRead(v []byte) {}
+
+// unmapThrough is Linux-specific, like releaseMappedPages.
+func unmapThrough(v []byte) {}
