@@ -72,12 +72,11 @@ func (ss *Session) Put(ctx context.Context, c cid.Cid, data []byte) error {
 	s := ss.s
 	s.gate.RLock()
 	defer s.gate.RUnlock()
-	key := blockKey(mh)
-	err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(key, data) })
+	err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(blockKey(mh), data) })
 	if err != nil {
 		return mapErr(c, err)
 	}
-	return s.wrote(len(data), key)
+	return s.wrote(len(data))
 }
 
 // PutAsync is Put without the wait: it hands the block to the store and
@@ -188,8 +187,8 @@ func (w *asyncWriter) commit(batch []asyncPut) {
 		for _, p := range batch {
 			n += len(p.data)
 		}
-		if err == nil && len(batch) > 0 {
-			err = s.wrote(n, batch[len(batch)-1].key)
+		if err == nil {
+			err = s.wrote(n)
 		}
 		for _, p := range batch {
 			if err != nil {
@@ -232,7 +231,6 @@ type Batch struct {
 	// copied it; held is the data of the open transaction.
 	release func([]byte)
 	held    [][]byte
-	last    []byte // key of the latest Put, for the trim (see Store.wrote)
 }
 
 var _ block.Putter = (*Batch)(nil)
@@ -312,7 +310,6 @@ func (b *Batch) Put(ctx context.Context, c cid.Cid, data []byte) error {
 		b.held = append(b.held, data)
 	}
 	b.pending += len(data) + len(key)
-	b.last = key
 	if b.pending >= b.s.opts.BatchBytes {
 		b.flush()
 	}
@@ -325,7 +322,6 @@ func (b *Batch) flush() {
 	txn := b.txn
 	n := b.pending
 	held := b.held
-	last := b.last
 	b.txn = b.s.db.NewTransaction(true)
 	b.pending, b.held = 0, nil
 	b.sem <- struct{}{}
@@ -339,8 +335,8 @@ func (b *Batch) flush() {
 		for _, d := range held {
 			b.release(d)
 		}
-		if err == nil && last != nil {
-			err = b.s.wrote(n, last)
+		if err == nil {
+			err = b.s.wrote(n)
 		}
 		b.setErr(err)
 		<-b.sem

@@ -128,9 +128,8 @@ type Store struct {
 	// long imports. trimMu makes sure one writer does it at a time.
 	unsynced atomic.Int64
 	trimMu   sync.Mutex
-	trims    sync.WaitGroup         // background trims, waited for by Close
-	trimErr  atomic.Pointer[error]  // a background trim's failure
-	lastKey  atomic.Pointer[[]byte] // a block written lately: finds the value log's mapping
+	trims    sync.WaitGroup        // background trims, waited for by Close
+	trimErr  atomic.Pointer[error] // a background trim's failure
 
 	closeOnce sync.Once
 	closeErr  error
@@ -221,35 +220,8 @@ func (s *Store) Sync() error {
 	if err := s.db.Sync(); err != nil {
 		return fmt.Errorf("blockstore: sync: %w", err)
 	}
-	s.unmapWritten()
 	releaseMappedPages(s.db.Opts().ValueDir)
 	return nil
-}
-
-// unmapWritten drops the now-synced pages of the value-log file being
-// written from this process's page tables, keeping them in the page cache
-// (a download is usually read back right away). It reads the latest
-// block written, and inside Item.Value's callback, while Badger holds that
-// file and cannot remap it, unmaps its mapping up to the end of that
-// value (see unmapThrough). What this misses (older files, the memtable
-// logs) releaseMappedPages pages out.
-func (s *Store) unmapWritten() {
-	kp := s.lastKey.Load()
-	if kp == nil {
-		return
-	}
-	s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(*kp)
-		if err != nil {
-			return err
-		}
-		return item.Value(func(v []byte) error {
-			if len(v) >= s.vlogMin {
-				unmapThrough(v)
-			}
-			return nil
-		})
-	})
 }
 
 // wrote accounts n written bytes and, every trimEvery bytes, syncs and
@@ -260,8 +232,7 @@ func (s *Store) unmapWritten() {
 // trimLimit ahead of the trim in progress waits for it. A failed
 // background sync is reported by the next wrote, and Batch.Commit syncs
 // again anyway.
-func (s *Store) wrote(n int, last []byte) error {
-	s.lastKey.Store(&last)
+func (s *Store) wrote(n int) error {
 	u := s.unsynced.Add(int64(n))
 	switch {
 	case u < trimEvery:

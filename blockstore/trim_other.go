@@ -8,6 +8,3 @@ func releaseMappedPages(dir string) {}
 
 // unmapRead is Linux-specific, like releaseMappedPages.
 func unmapRead(v []byte) {}
-
-// unmapThrough is Linux-specific, like releaseMappedPages.
-func unmapThrough(v []byte) {}
