@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -101,10 +102,28 @@ func TestBenchSeederProcess(t *testing.T) {
 		t.Skip("spawned by BenchmarkOneSource")
 	}
 	size, chunk := benchSize()
-	s := newSeeder(t, ServerOptions{})
-	serveRaw(s.h)
-	root, _ := buildFile(t, seederData(size), chunk, 174, s.store)
-	fmt.Printf("SEEDER %s %s %s\n", root, s.h.ID(), s.h.Addrs()[0])
+	h := newHost(t)
+	serveRaw(h)
+	// The seeder serves from Badger, as a daemon does, unless
+	// TROVE_BENCH_SEEDER_STORE=mem.
+	var src interface {
+		Source
+		putter
+	}
+	if os.Getenv("TROVE_BENCH_SEEDER_STORE") == "mem" {
+		src = memstore.New()
+	} else {
+		bs, err := blockstore.Open(t.TempDir(), blockstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer bs.Close()
+		src = bs
+	}
+	srv := NewServer(h, src, ServerOptions{})
+	defer srv.Close()
+	root, _ := buildFile(t, seederData(size), chunk, 174, src)
+	fmt.Printf("SEEDER %s %s %s\n", root, h.ID(), h.Addrs()[0])
 	io.Copy(io.Discard, os.Stdin) // serve until the parent closes stdin
 }
 
@@ -142,7 +161,8 @@ func startSeederProcess(b *testing.B) (cid.Cid, peer.AddrInfo) {
 	return cid.Undef, peer.AddrInfo{}
 }
 
-// BenchmarkOneSource fetches a TROVE_BENCH_MB file from a seeder in a
+// BenchmarkOneSource fetches a TROVE_BENCH_MB file from a seeder (serving
+// from Badger, as a daemon does; TROVE_BENCH_SEEDER_STORE=mem for memory) in a
 // separate process and, in the same run, measures a raw Noise+yamux
 // stream between the same two hosts: the limit to compare against.
 // TROVE_BENCH_STORE picks the downloader's store: badger (default, on a
@@ -160,6 +180,11 @@ func BenchmarkOneSource(b *testing.B) {
 	raw, err := rawRate(ctx, h, ai.ID, size)
 	if err != nil {
 		b.Fatal(err)
+	}
+	if _, set := os.LookupEnv("GOGC"); !set {
+		// The fetching side runs its GC as trove daemon does (cmd/trove,
+		// daemonGC), so rss-growth-MB is what a daemon shows.
+		defer debug.SetGCPercent(debug.SetGCPercent(50))
 	}
 	b.SetBytes(int64(size))
 	b.ResetTimer()
