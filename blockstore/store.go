@@ -285,17 +285,27 @@ func mapErr(c cid.Cid, err error) error {
 // Get returns a copy of the block's bytes, or an error wrapping
 // block.ErrNotFound. With Options.Verify it re-hashes them first.
 func (s *Store) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	return s.AppendBlock(ctx, c, nil)
+}
+
+// AppendBlock is Get appending to buf, so that a caller streaming many
+// blocks (the transfer server) can reuse one buffer.
+func (s *Store) AppendBlock(ctx context.Context, c cid.Cid, buf []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var data []byte
+	data := buf
 	err := s.db.View(func(txn *badger.Txn) error {
 		item, err := txn.Get(blockKey(c.Hash()))
 		if err != nil {
 			return err
 		}
 		return item.Value(func(v []byte) error {
-			data = bytes.Clone(v)
+			if data == nil {
+				data = bytes.Clone(v) // exact size, and no clearing first
+			} else {
+				data = append(data, v...)
+			}
 			if len(v) >= s.vlogMin {
 				// Only values this large live in the value log, so v is
 				// its mmap, held by Badger until we return: safe to unmap.
@@ -308,7 +318,7 @@ func (s *Store) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 		return nil, mapErr(c, err)
 	}
 	if s.opts.Verify {
-		if err := block.Verify(c, data); err != nil {
+		if err := block.Verify(c, data[len(buf):]); err != nil {
 			return nil, fmt.Errorf("blockstore: %w", err)
 		}
 	}

@@ -269,6 +269,7 @@ type srvStream struct {
 	peer peer.ID
 	sp   *servedPeer
 	ctx  context.Context
+	buf  []byte // block buffer of the writer (see appendGetter)
 
 	mu       sync.Mutex
 	cond     *sync.Cond
@@ -485,7 +486,7 @@ func (ss *srvStream) writeLoop() error {
 		if cancelled {
 			msgs, done = []Message{{Type: MsgDone, ID: r.m.ID, Status: StatusCancelled}}, true
 		} else {
-			msgs, done = r.step(ss.ctx, ss.s.src)
+			msgs, done = r.step(ss.ctx, ss.s.src, &ss.buf)
 		}
 		for i := range msgs {
 			m := &msgs[i]
@@ -565,9 +566,17 @@ func (r *srvReq) needsCredit() bool {
 	return true
 }
 
+// appendGetter is the optional Source method that appends a block to buf
+// instead of allocating; blockstore has it. The writer reuses one buffer
+// per stream, since a block is written out before the next is read.
+type appendGetter interface {
+	AppendBlock(ctx context.Context, c cid.Cid, buf []byte) ([]byte, error)
+}
+
 // step produces the next message(s) of r and reports whether r is done.
-// Each step reads at most one block, which bounds memory per request.
-func (r *srvReq) step(ctx context.Context, src Source) ([]Message, bool) {
+// Each step reads at most one block, which bounds memory per request. buf
+// is the stream's block buffer, valid until the next step.
+func (r *srvReq) step(ctx context.Context, src Source, buf *[]byte) ([]Message, bool) {
 	id := r.m.ID
 	switch r.m.Type {
 	case MsgHave:
@@ -588,7 +597,16 @@ func (r *srvReq) step(ctx context.Context, src Source) ([]Message, bool) {
 		}
 		c := r.m.CIDs[r.next]
 		r.next++
-		data, err := src.Get(ctx, c)
+		var data []byte
+		var err error
+		if ag, ok := src.(appendGetter); ok {
+			data, err = ag.AppendBlock(ctx, c, (*buf)[:0])
+			if err == nil {
+				*buf = data
+			}
+		} else {
+			data, err = src.Get(ctx, c)
+		}
 		switch {
 		case errors.Is(err, block.ErrNotFound):
 			return []Message{{Type: MsgMissing, ID: id, CID: c}}, false
