@@ -174,9 +174,19 @@ func hamtIndex(name string, depth, bits int) uint64 {
 	return (v << (depth * bits)) >> (64 - bits)
 }
 
+// ErrNoName means a directory has no entry of the name asked for. It
+// matches block.ErrNotFound too, but unlike a missing block, fetching
+// from peers cannot help: the directory is there and says so.
+var ErrNoName error = noName{}
+
+type noName struct{}
+
+func (noName) Error() string        { return "no such entry" }
+func (noName) Is(target error) bool { return target == block.ErrNotFound }
+
 // Lookup finds one name in a directory. In a HAMT it follows the name's
 // hash and fetches one block per level instead of listing the shard. A
-// missing name wraps block.ErrNotFound.
+// missing name wraps ErrNoName (and so block.ErrNotFound).
 func Lookup(ctx context.Context, g block.Getter, dir cid.Cid, name string) (DirEntry, error) {
 	n, err := getNode(ctx, g, dir)
 	if err != nil {
@@ -189,7 +199,7 @@ func lookup(ctx context.Context, g block.Getter, n *node, name string) (DirEntry
 	if n.kind != KindDirectory {
 		return DirEntry{}, fmt.Errorf("%s is a %v: %w", n.c, n.kind, ErrNotDir)
 	}
-	notFound := fmt.Errorf("%q in %s: %w", name, n.c, block.ErrNotFound)
+	notFound := fmt.Errorf("%q in %s: %w", name, n.c, ErrNoName)
 	if n.fs.Type == pb.TDirectory {
 		for _, l := range n.pb.Links {
 			if l.Name == name {

@@ -72,8 +72,8 @@ func TestReadDirAndLookup(t *testing.T) {
 				}
 			}
 			for _, name := range []string{"absent", "file-99999", "FILE-00001"} {
-				if _, err := Lookup(ctx, b.s, dir, name); !errors.Is(err, block.ErrNotFound) {
-					t.Fatalf("Lookup(%s) err = %v, want ErrNotFound", name, err)
+				if _, err := Lookup(ctx, b.s, dir, name); !errors.Is(err, block.ErrNotFound) || !errors.Is(err, ErrNoName) {
+					t.Fatalf("Lookup(%s) err = %v, want ErrNoName, matching ErrNotFound", name, err)
 				}
 			}
 		})
@@ -109,6 +109,10 @@ func TestDirErrors(t *testing.T) {
 	b.s.SetFaults(memstore.Faults{Missing: []cid.Cid{shardCid}})
 	if _, err := ReadDir(ctx, b.s, hamt); !errors.Is(err, block.ErrNotFound) || !strings.Contains(err.Error(), shardCid.String()) {
 		t.Errorf("ReadDir with a lost shard = %v", err)
+	}
+	// A lost block is not a missing name: peers could still supply it.
+	if _, err := ReadDir(ctx, b.s, hamt); errors.Is(err, ErrNoName) {
+		t.Errorf("a lost shard reads as a missing name: %v", err)
 	}
 }
 

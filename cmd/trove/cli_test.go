@@ -610,3 +610,33 @@ func TestAddWrapStdinNamedByCID(t *testing.T) {
 		t.Errorf("ls of the wrapper = %q, want the entry named by its CID", ls)
 	}
 }
+
+// TestOfflineNotFoundHint: offline, a block the repo lacks gets the hint
+// that a daemon could fetch it; a name missing from a directory that is
+// here does not, since no peer can add a name to it.
+func TestOfflineNotFoundHint(t *testing.T) {
+	repo := t.TempDir()
+	mustTrove(t, repo, nil, "init")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a"), []byte("hi\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root := strings.TrimSpace(mustTrove(t, repo, nil, "add", "-r", "-q", dir))
+	elsewhere := "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku" // "hello world" as a raw block
+	for _, tc := range []struct {
+		arg  string
+		hint bool
+	}{
+		{root + "/nosuch", false},
+		{root + "/a/deeper", false}, // through a file: not a directory
+		{elsewhere, true},
+	} {
+		_, errs, code := trove(t, repo, nil, "cat", tc.arg)
+		if code == 0 {
+			t.Fatalf("cat %s succeeded", tc.arg)
+		}
+		if got := strings.Contains(errs, "start `trove daemon`"); got != tc.hint {
+			t.Errorf("cat %s: daemon hint shown=%v, want %v\nstderr: %s", tc.arg, got, tc.hint, errs)
+		}
+	}
+}

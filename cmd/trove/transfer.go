@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/trove-p2p/trove/block"
 	"github.com/trove-p2p/trove/node"
+	"github.com/trove-p2p/trove/unixfs"
 	"github.com/trove-p2p/trove/transfer"
 )
 
@@ -122,7 +123,9 @@ func (b *transferBar) finish() {
 
 // offlineHint says why content is missing when no daemon could fetch it.
 func offlineHint(b backend, err error) error {
-	if _, ok := b.(*node.Remote); !ok && errors.Is(err, block.ErrNotFound) {
+	// A name missing from a directory that is here is not helped by
+	// peers.
+	if _, ok := b.(*node.Remote); !ok && errors.Is(err, block.ErrNotFound) && !errors.Is(err, unixfs.ErrNoName) {
 		return fmt.Errorf("%w (not in the local repo; start `trove daemon` to fetch it from peers)", err)
 	}
 	return err
