@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/trove-p2p/trove/block"
 	"github.com/trove-p2p/trove/blockstore"
@@ -178,8 +179,10 @@ func (n *Node) Fetch(ctx context.Context, a FetchArgs, fn func(FetchProgress)) (
 			}
 			x.abandon(c, keep)
 		}
-		if errors.Is(err, transfer.ErrNoProviders) {
-			err = fmt.Errorf("fetch %s: no peer could deliver it: %w (%w)", c, block.NotFound(c), err)
+		if me := (*transfer.MissingError)(nil); errors.As(err, &me) {
+			err = fetchMissing{root: c, missing: me.Missing}
+		} else if errors.Is(err, transfer.ErrNoProviders) {
+			err = fetchMissing{root: c}
 		}
 		return res, err
 	}
@@ -304,4 +307,24 @@ func (r *Remote) Transfers(ctx context.Context) (TransferStats, error) {
 	var out TransferStats
 	err := r.c.Call(ctx, http.MethodPost, PathTransfers, struct{}{}, &out)
 	return out, err
+}
+
+// fetchMissing is a download that ran out of providers, said once: the
+// transfer's own error named the root too, and wrapping both printed the
+// CID three times. It matches block.ErrNotFound (the CLI's exit code 4)
+// and transfer.ErrNoProviders.
+type fetchMissing struct {
+	root    cid.Cid
+	missing int64 // blocks of the level being fetched; 0 if unknown
+}
+
+func (e fetchMissing) Error() string {
+	if e.missing > 0 {
+		return fmt.Sprintf("fetch %s: no peer could deliver it (%d blocks still missing): %v", e.root, e.missing, block.ErrNotFound)
+	}
+	return fmt.Sprintf("fetch %s: no peer could deliver it: %v", e.root, block.ErrNotFound)
+}
+
+func (e fetchMissing) Is(target error) bool {
+	return target == block.ErrNotFound || target == transfer.ErrNoProviders
 }

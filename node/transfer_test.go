@@ -402,8 +402,12 @@ func TestFetchNobodyHasIt(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	_, err := b.Node().Fetch(ctx, FetchArgs{Path: missing, Peers: []string{peerAddr(a)}}, nil)
-	if !errors.Is(err, block.ErrNotFound) {
+	if !errors.Is(err, block.ErrNotFound) || !errors.Is(err, transfer.ErrNoProviders) {
 		t.Fatalf("fetch of absent content: %v", err)
+	}
+	// Said once: the message used to name the CID three times.
+	if n := strings.Count(err.Error(), missing); n != 1 {
+		t.Errorf("error names the CID %d times: %v", n, err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for pinKind(t, b.Node(), missing) != "" {

@@ -101,6 +101,10 @@ func TestFetchNoProviders(t *testing.T) {
 	if !errors.Is(err, ErrNoProviders) {
 		t.Fatalf("Fetch = %v, want ErrNoProviders", err)
 	}
+	var me *MissingError
+	if !errors.As(err, &me) || me.Missing != 1 {
+		t.Fatalf("Fetch = %v, want a MissingError of 1 block", err)
+	}
 }
 
 // A seeder whose store hangs: requests time out, the peer backs off and

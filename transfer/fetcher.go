@@ -40,6 +40,20 @@ type ProviderFinder interface {
 // deliver the remaining blocks.
 var ErrNoProviders = errors.New("no providers left")
 
+// MissingError is how Fetch reports running out of providers: how many
+// blocks of the level it was fetching were still missing. It matches
+// ErrNoProviders.
+type MissingError struct {
+	Root    cid.Cid
+	Missing int64
+}
+
+func (e *MissingError) Error() string {
+	return fmt.Sprintf("transfer %s: %d blocks missing: %v", e.Root, e.Missing, ErrNoProviders)
+}
+
+func (e *MissingError) Unwrap() error { return ErrNoProviders }
+
 // FetchOptions tunes a Fetcher. The zero value works, with the defaults
 // noted on each field.
 type FetchOptions struct {

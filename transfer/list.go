@@ -246,7 +246,7 @@ func (t *transfer) fetchList(refs []blockRef) error {
 			select {
 			case <-t.discoverDone:
 				if len(t.newPeer) == 0 && t.reconnecting.Load() == 0 {
-					return fmt.Errorf("transfer %s: %d blocks missing: %w", t.root, l.left.Load(), ErrNoProviders)
+					return &MissingError{Root: t.root, Missing: l.left.Load()}
 				}
 			default:
 			}
