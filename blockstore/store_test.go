@@ -320,24 +320,23 @@ func TestVerifying(t *testing.T) {
 	if _, err := s.Get(ctx, bc); err != nil {
 		t.Fatalf("unverified Get of corrupt block = %v (store should not check)", err)
 	}
-	v := NewVerifying(s)
-	if got, err := v.Get(ctx, gc); err != nil || !bytes.Equal(got, good) {
+	s.Close()
+	sv := openT(t, dir, Options{Verify: true})
+	if got, err := sv.Get(ctx, gc); err != nil || !bytes.Equal(got, good) {
 		t.Fatalf("verifying Get of good block = %v", err)
 	}
-	_, err := v.Get(ctx, bc)
+	_, err := sv.Get(ctx, bc)
 	if !errors.Is(err, block.ErrCorrupt) || !strings.Contains(err.Error(), bc.String()) {
 		t.Fatalf("verifying Get of corrupt block = %v, want ErrCorrupt naming %s", err, bc)
 	}
-	if _, err := v.Get(ctx, rawCid(t, []byte("nope"))); !errors.Is(err, block.ErrNotFound) {
+	if _, err := sv.AppendBlock(ctx, bc, []byte("prefix")); !errors.Is(err, block.ErrCorrupt) {
+		t.Fatalf("verifying AppendBlock of corrupt block = %v", err)
+	}
+	if got, err := sv.AppendBlock(ctx, gc, []byte("prefix")); err != nil || !bytes.Equal(got, append([]byte("prefix"), good...)) {
+		t.Fatalf("verifying AppendBlock of good block = %v", err)
+	}
+	if _, err := sv.Get(ctx, rawCid(t, []byte("nope"))); !errors.Is(err, block.ErrNotFound) {
 		t.Fatalf("verifying Get of absent block = %v", err)
-	}
-	s.Close()
-	sv := openT(t, dir, Options{Verify: true})
-	if _, err := sv.Get(ctx, bc); !errors.Is(err, block.ErrCorrupt) {
-		t.Fatalf("Options.Verify Get of corrupt block = %v", err)
-	}
-	if _, err := sv.Get(ctx, gc); err != nil {
-		t.Fatalf("Options.Verify Get of good block = %v", err)
 	}
 }
 
