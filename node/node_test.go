@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"iter"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ipfs/go-cid"
 	"github.com/trove-p2p/trove/block"
 	"github.com/trove-p2p/trove/blockstore"
 	"github.com/trove-p2p/trove/node/repo"
@@ -294,5 +296,43 @@ func TestManyNodesOneProcess(t *testing.T) {
 		if len(pins) != 1 {
 			t.Errorf("node %d has %d pins, want its own 1", i, len(pins))
 		}
+	}
+}
+
+// TestLsManyEntries: Ls stats entries concurrently; the listing must still
+// come back in directory order with each entry's own size, and a lost
+// entry block must fail the whole listing.
+func TestLsManyEntries(t *testing.T) {
+	ctx := context.Background()
+	n := openNode(t, t.TempDir(), Options{})
+	var list []Entry
+	for i := range 70 {
+		list = append(list, Entry{Path: fmt.Sprintf("d/f%03d", i), Content: strings.NewReader(strings.Repeat("x", i*1000+1))})
+	}
+	res, err := n.Add(ctx, entries(list...), AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := n.Ls(ctx, res.Roots[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ls) != 70 {
+		t.Fatalf("%d entries, want 70", len(ls))
+	}
+	for i, e := range ls {
+		if want := fmt.Sprintf("f%03d", i); e.Name != want || e.Size != uint64(i*1000+1) || e.Type != "file" {
+			t.Fatalf("entry %d = %+v, want %s of %d bytes", i, e, want, i*1000+1)
+		}
+	}
+	lost, err := cid.Decode(ls[37].Cid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.store.Delete(ctx, lost); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Ls(ctx, res.Roots[0]); !errors.Is(err, block.ErrNotFound) || !strings.Contains(err.Error(), "f037") {
+		t.Fatalf("ls with a lost entry = %v, want ErrNotFound naming f037", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/trove-p2p/trove/unixfs"
+	"golang.org/x/sync/errgroup"
 )
 
 // Cat writes the content of the file at path to w and returns the bytes
@@ -71,16 +72,30 @@ func (n *Node) Ls(ctx context.Context, path string) ([]LsEntry, error) {
 	if err != nil {
 		return nil, opError("ls", path, c, err)
 	}
-	out := make([]LsEntry, 0, len(ents))
-	for _, e := range ents {
-		st, err := unixfs.Stat(ctx, g, e.Cid)
-		if err != nil {
-			return nil, fmt.Errorf("ls %s: %s: %w", path, e.Name, err)
-		}
-		out = append(out, LsEntry{Name: e.Name, Cid: e.Cid.String(), Type: userKind(st.Kind), Size: st.Size})
+	// Each entry's type and size come from its own block, which on a
+	// daemon may have to be fetched from a peer: stat them concurrently,
+	// or a large remote directory costs one round trip per entry.
+	out := make([]LsEntry, len(ents))
+	eg, ectx := errgroup.WithContext(ctx)
+	eg.SetLimit(lsParallel)
+	for i, e := range ents {
+		eg.Go(func() error {
+			st, err := unixfs.Stat(ectx, g, e.Cid)
+			if err != nil {
+				return fmt.Errorf("ls %s: %s: %w", path, e.Name, err)
+			}
+			out[i] = LsEntry{Name: e.Name, Cid: e.Cid.String(), Type: userKind(st.Kind), Size: st.Size}
+			return nil
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
+
+// lsParallel bounds the entries Ls stats at once.
+const lsParallel = 16
 
 // userKind is a node kind as users see it: a single raw block is a file.
 func userKind(k unixfs.Kind) string {
