@@ -174,3 +174,44 @@ func TestReadRSSBounded(t *testing.T) {
 		t.Logf("round %d: peak value-log RSS %d KiB", round, peak>>10)
 	}
 }
+
+// TestCloseDrainsPutAsync: Close waits for every accepted PutAsync to be
+// reported (a commit callback that synced after Badger closed crashed on
+// a nil memtable), and puts after it fail cleanly.
+func TestCloseDrainsPutAsync(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := s.Session()
+	r := rand.NewChaCha8([32]byte{9})
+	const n = 96 // 48 MiB: enough to cross a trim while closing
+	var reported sync.WaitGroup
+	var mu sync.Mutex
+	dones := 0
+	for i := range n {
+		d := make([]byte, 512<<10)
+		r.Read(d)
+		reported.Add(1)
+		ss.PutAsync(context.Background(), rawCid(t, append(d[:0:0], byte(i))), d, func(err error) {
+			mu.Lock()
+			dones++
+			mu.Unlock()
+			reported.Done()
+		})
+	}
+	ss.End()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	got := dones
+	mu.Unlock()
+	if got != n {
+		t.Fatalf("Close returned with %d of %d puts unreported", n-got, n)
+	}
+	reported.Wait()
+	if err := putAsyncWait(s.Session(), blk{rawCid(t, []byte("late")), []byte("late")}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("PutAsync after Close = %v, want ErrClosed", err)
+	}
+}

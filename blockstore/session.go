@@ -111,8 +111,33 @@ func (ss *Session) PutAsync(ctx context.Context, c cid.Cid, data []byte, done fu
 type asyncWriter struct {
 	s        *Store
 	mu       sync.Mutex
+	idle     sync.Cond // signalled when pending drops to zero
 	queue    []asyncPut
-	inflight int
+	inflight int  // commits running
+	pending  int  // puts accepted whose done has not run yet
+	closed   bool // Close has begun: refuse new puts
+	maxBatch int  // bytes per transaction
+}
+
+// drain refuses further puts and waits until every accepted one has been
+// reported, so that no commit callback (which may sync) runs after Badger
+// is closed.
+func (w *asyncWriter) drain() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closed = true
+	for w.pending > 0 {
+		w.idle.Wait()
+	}
+}
+
+func (w *asyncWriter) finished(n int) {
+	w.mu.Lock()
+	w.pending -= n
+	if w.pending == 0 {
+		w.idle.Broadcast()
+	}
+	w.mu.Unlock()
 }
 
 type asyncPut struct {
@@ -131,6 +156,12 @@ const (
 
 func (w *asyncWriter) put(p asyncPut) {
 	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		p.done(ErrClosed)
+		return
+	}
+	w.pending++
 	w.queue = append(w.queue, p)
 	if w.inflight >= asyncInflight {
 		w.mu.Unlock()
@@ -146,7 +177,7 @@ func (w *asyncWriter) put(p asyncPut) {
 // w.mu held.
 func (w *asyncWriter) take() []asyncPut {
 	n, size := 0, 0
-	for n < len(w.queue) && (n == 0 || size+len(w.queue[n].data) <= asyncBatchBytes) {
+	for n < len(w.queue) && (n == 0 || size+len(w.queue[n].data) <= w.maxBatch) {
 		size += len(w.queue[n].data)
 		n++
 	}
@@ -158,13 +189,16 @@ func (w *asyncWriter) take() []asyncPut {
 }
 
 // commit writes batch in one transaction (more if Badger finds it too
-// big) and, when Badger is done, reports to every put and starts the
-// next batch.
+// big). When Badger is done it starts the next batch first, then reports
+// to every put: a done that is slow (it may hand credit back to a peer)
+// then holds up no other download's writes.
 func (w *asyncWriter) commit(batch []asyncPut) {
 	s := w.s
 	s.gate.RLock()
 	txn := s.db.NewTransaction(true)
 	kept := batch[:0]
+	var failed []asyncPut
+	var failErr []error
 	for i, p := range batch {
 		err := txn.Set(p.key, p.data)
 		if errors.Is(err, badger.ErrTxnTooBig) && len(kept) > 0 {
@@ -175,7 +209,7 @@ func (w *asyncWriter) commit(batch []asyncPut) {
 			break
 		}
 		if err != nil {
-			p.done(mapErr(p.c, err))
+			failed, failErr = append(failed, p), append(failErr, mapErr(p.c, err))
 			continue
 		}
 		kept = append(kept, p)
@@ -187,8 +221,21 @@ func (w *asyncWriter) commit(batch []asyncPut) {
 		for _, p := range batch {
 			n += len(p.data)
 		}
-		if err == nil {
-			err = s.wrote(n)
+		if err == nil && len(batch) > 0 {
+			if werr := s.wrote(n); werr != nil {
+				s.log.Warn("blockstore: sync after write failed", "err", werr)
+			}
+		}
+		w.mu.Lock()
+		var next []asyncPut
+		if len(w.queue) > 0 {
+			next = w.take()
+		} else {
+			w.inflight--
+		}
+		w.mu.Unlock()
+		if next != nil {
+			w.commit(next)
 		}
 		for _, p := range batch {
 			if err != nil {
@@ -197,16 +244,18 @@ func (w *asyncWriter) commit(batch []asyncPut) {
 				p.done(nil)
 			}
 		}
-		w.mu.Lock()
-		if len(w.queue) == 0 {
-			w.inflight--
-			w.mu.Unlock()
-			return
-		}
-		next := w.take()
-		w.mu.Unlock()
-		w.commit(next)
+		w.finished(len(batch))
 	})
+	if len(failed) > 0 {
+		// Not here: this goroutine holds the gate until the commit
+		// callback, and a done that blocks must not hold off GC.
+		go func() {
+			for i, p := range failed {
+				p.done(failErr[i])
+			}
+			w.finished(len(failed))
+		}()
+	}
 }
 
 // Batch accumulates block writes for import. Put hands data to Badger in

@@ -128,8 +128,8 @@ type Store struct {
 	// long imports. trimMu makes sure one writer does it at a time.
 	unsynced atomic.Int64
 	trimMu   sync.Mutex
-	trims    sync.WaitGroup        // background trims, waited for by Close
-	trimErr  atomic.Pointer[error] // a background trim's failure
+	trims    sync.WaitGroup // background trims, waited for by Close
+	closing  bool           // guarded by trimMu: Close has begun, start no trim
 
 	closeOnce sync.Once
 	closeErr  error
@@ -183,6 +183,11 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	st := &Store{db: db, opts: opts, log: log, unlock: release, sessions: make(map[*Session]struct{})}
 	st.async.s = st
+	st.async.idle.L = &st.async.mu
+	// One transaction must fit the value-log file's mapping with room to
+	// spare: Badger grows (and may move) the mapping without its lock
+	// when a single write would overflow it.
+	st.async.maxBatch = int(min(asyncBatchBytes, bo.ValueLogFileSize/2))
 	// Values at least ValueThreshold long are stored in the value log;
 	// with encryption, or a threshold that moves (VLogPercentile), a value
 	// may instead be a heap copy, and Get leaves its pages alone.
@@ -204,6 +209,10 @@ func orDefault(v, d int64) int64 {
 // Open batches and sessions must be finished first.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.async.drain()
+		s.trimMu.Lock() // no trim may start from here on
+		s.closing = true
+		s.trimMu.Unlock()
 		s.trims.Wait()
 		s.closeErr = s.db.Close()
 		if err := s.unlock(); err != nil && s.closeErr == nil {
@@ -227,44 +236,42 @@ func (s *Store) Sync() error {
 // wrote accounts n written bytes and, every trimEvery bytes, syncs and
 // releases mapped pages. Without it RSS grows by every byte imported;
 // with it, by at most about trimLimit. The trim runs on its own goroutine
-// so that the writer (often a Badger commit callback that hands credit
-// back to a peer) does not sit through an fsync; only a writer that gets
-// trimLimit ahead of the trim in progress waits for it. A failed
-// background sync is reported by the next wrote, and Batch.Commit syncs
-// again anyway.
+// so that the writer (often a Badger commit callback on whose heels a
+// peer's credit goes back) does not sit through an fsync; only a writer
+// that gets trimLimit ahead of the trim in progress waits for it, and
+// gets its error. A background trim's failure is logged: the writes it
+// covered had already succeeded, and the next Sync (Batch.Commit, an
+// add's or a fetch's last step) meets the same disk and reports it.
 func (s *Store) wrote(n int) error {
 	u := s.unsynced.Add(int64(n))
 	switch {
 	case u < trimEvery:
-		return s.takeTrimErr()
+		return nil
 	case u < trimLimit:
 		if !s.trimMu.TryLock() {
-			return s.takeTrimErr() // the trim in progress will do
+			return nil // the trim in progress will do
+		}
+		if s.closing {
+			s.trimMu.Unlock()
+			return nil
 		}
 		s.trims.Add(1)
 		go func() {
 			defer s.trims.Done()
 			defer s.trimMu.Unlock()
 			if err := s.Sync(); err != nil {
-				s.trimErr.CompareAndSwap(nil, &err)
+				s.log.Warn("blockstore: background sync failed", "err", err)
 			}
 		}()
-		return s.takeTrimErr()
+		return nil
 	default:
 		s.trimMu.Lock()
 		defer s.trimMu.Unlock()
-		if s.unsynced.Load() < trimEvery {
-			return s.takeTrimErr() // the trim we waited for did it
+		if s.closing || s.unsynced.Load() < trimEvery {
+			return nil // closing, or the trim we waited for did it
 		}
 		return s.Sync()
 	}
-}
-
-func (s *Store) takeTrimErr() error {
-	if e := s.trimErr.Swap(nil); e != nil {
-		return *e
-	}
-	return nil
 }
 
 func blockKey(mh []byte) []byte {
@@ -307,8 +314,11 @@ func (s *Store) AppendBlock(ctx context.Context, c cid.Cid, buf []byte) ([]byte,
 				data = append(data, v...)
 			}
 			if len(v) >= s.vlogMin {
-				// Only values this large live in the value log, so v is
+				// Values this large are written to the value log, so v is
 				// its mmap, held by Badger until we return: safe to unmap.
+				// (One stored inline under an older, larger threshold
+				// comes as a heap copy; dropping the pages wholly inside
+				// that dead buffer, after the copy above, harms nothing.)
 				unmapRead(v)
 			}
 			return nil

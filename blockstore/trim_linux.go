@@ -64,8 +64,8 @@ func releaseMappedPages(dir string) {
 // longer adds 1 GiB of RssFile to the daemon. Partial pages at either end
 // are left: they may belong to neighbouring values.
 func unmapRead(v []byte) {
-	const page = 4096
-	if len(v) < 2*page {
+	page := uintptr(os.Getpagesize())
+	if uintptr(len(v)) < 2*page {
 		return
 	}
 	p := uintptr(unsafe.Pointer(unsafe.SliceData(v)))

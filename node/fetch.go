@@ -187,11 +187,19 @@ func (n *Node) Fetch(ctx context.Context, a FetchArgs, fn func(FetchProgress)) (
 		return res, err
 	}
 	// The download is complete and verified; re-pin even if the caller
-	// is gone, or a finished download would look abandoned.
+	// is gone, or a finished download would look abandoned. As with add,
+	// the blocks are made durable before the pin that claims them, and
+	// the pin before success is reported.
 	pctx := context.WithoutCancel(ctx)
+	if err := n.store.Sync(); err != nil {
+		return res, fmt.Errorf("fetch %s: %w", c, err)
+	}
 	if !pinned || prior.Kind != blockstore.PinRecursive {
 		if err := n.store.Pin(pctx, c, blockstore.PinOptions{Kind: blockstore.PinRecursive}); err != nil {
 			return res, err
+		}
+		if err := n.store.Sync(); err != nil {
+			return res, fmt.Errorf("fetch %s: %w", c, err)
 		}
 	}
 	res.Pin = blockstore.PinRecursive.String()

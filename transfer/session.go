@@ -43,8 +43,10 @@ type session struct {
 	calls   map[uint64]*call
 	nextID  uint64
 	pending int64 // credit consumed but not yet returned
-	err     error
-	done    chan struct{}
+	// creditDue wakes creditLoop when pending reaches a quarter window.
+	creditDue chan struct{}
+	err       error
+	done      chan struct{}
 }
 
 // call is one request in flight. The reader goroutine is the only sender
@@ -70,14 +72,16 @@ func newSession(st network.Stream, window int64, down *rate.Limiter, pool *frame
 	}
 	s := &session{
 		p: st.Conn().RemotePeer(), st: st, down: down, window: window, onBad: onBad, pool: pool,
-		bw:    bufio.NewWriterSize(st, 16<<10),
-		calls: make(map[uint64]*call),
-		done:  make(chan struct{}),
+		bw:        bufio.NewWriterSize(st, 16<<10),
+		calls:     make(map[uint64]*call),
+		done:      make(chan struct{}),
+		creditDue: make(chan struct{}, 1),
 	}
 	go s.readLoop()
 	if err := s.send(&Message{Type: MsgCredit, Credit: uint64(window)}); err != nil {
 		s.fail(err)
 	}
+	go s.creditLoop()
 	return s
 }
 
@@ -192,18 +196,39 @@ func (s *session) release(m *Message) {
 
 // consumed returns flow-control credit once a block has been dealt with.
 // Credit is returned in batches of a quarter window to keep control
-// messages rare.
+// messages rare, and sent by creditLoop: consumed runs in store callbacks
+// that must not wait on this peer's stream.
 func (s *session) consumed(n int) {
 	s.mu.Lock()
 	s.pending += int64(n)
-	var grant int64
-	if s.pending >= s.window/4 {
-		grant, s.pending = s.pending, 0
-	}
+	due := s.pending >= s.window/4
 	s.mu.Unlock()
-	if grant > 0 {
+	if due {
+		select {
+		case s.creditDue <- struct{}{}:
+		default: // already signalled
+		}
+	}
+}
+
+// creditLoop sends the credit consumed collects, until the session ends.
+func (s *session) creditLoop() {
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-s.creditDue:
+		}
+		s.mu.Lock()
+		grant := s.pending
+		s.pending = 0
+		s.mu.Unlock()
+		if grant <= 0 {
+			continue
+		}
 		if err := s.send(&Message{Type: MsgCredit, Credit: uint64(grant)}); err != nil {
 			s.fail(err)
+			return
 		}
 	}
 }
