@@ -372,17 +372,6 @@ func TestExitCodes(t *testing.T) {
 	}
 }
 
-func TestPermissionDenied(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("root ignores file permissions")
-	}
-	f := filepath.Join(t.TempDir(), "secret")
-	os.WriteFile(f, []byte("x"), 0o000)
-	if _, _, code := trove(t, t.TempDir(), nil, "add", f); code != exitPermission {
-		t.Errorf("exit %d, want %d", code, exitPermission)
-	}
-}
-
 func TestLockedRepo(t *testing.T) {
 	repo := t.TempDir()
 	n, err := node.Open(context.Background(), repo, node.Options{})
