@@ -3,7 +3,6 @@ package blockstore
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"math/rand/v2"
 	"sync"
@@ -122,56 +121,6 @@ func TestPutAsyncSurvivesGC(t *testing.T) {
 	}
 	if ok, _ := s.Has(ctx, b.c); ok {
 		t.Fatal("an unpinned block outlived its session and a GC")
-	}
-}
-
-// TestReadRSSBounded reads 96 MiB of blocks back and checks that the
-// value-log pages Get touched do not stay mapped into the process (the
-// daemon streaming a 1 GiB file out grew by 1 GiB of RSS before), and that
-// the data read, a second time too, is intact.
-func TestReadRSSBounded(t *testing.T) {
-	if testing.Short() {
-		t.Skip("writes 96 MiB")
-	}
-	ctx := context.Background()
-	s := openT(t, t.TempDir(), Options{})
-	pool := make([]byte, 8<<20)
-	rand.NewChaCha8([32]byte{3}).Read(pool)
-	const bs, total = 1 << 20, 96 << 20
-	data := func(i int) []byte {
-		off := (i * 4099) % (len(pool) - bs) // blocks differ and straddle pages
-		return pool[off : off+bs]
-	}
-	b := s.NewBatch()
-	var key [8]byte
-	cids := make([]blk, total/bs)
-	for i := range cids {
-		binary.BigEndian.PutUint64(key[:], uint64(i))
-		cids[i] = blk{rawCid(t, key[:]), data(i)}
-		if err := b.Put(ctx, cids[i].c, cids[i].data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := b.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	for round := range 2 {
-		var peak int64
-		for i, c := range cids {
-			got, err := s.Get(ctx, c.c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, c.data) {
-				t.Fatalf("round %d: block %d read back wrong", round, i)
-			}
-			peak = max(peak, vlogResident(t))
-		}
-		// Only the partial pages at the ends of each value stay mapped.
-		if limit := int64(len(cids)) * 2 * 4096; peak > limit+4<<20 {
-			t.Fatalf("round %d: value log had %d KiB resident while reading, want <= %d KiB", round, peak>>10, (limit+4<<20)>>10)
-		}
-		t.Logf("round %d: peak value-log RSS %d KiB", round, peak>>10)
 	}
 }
 
