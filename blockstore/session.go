@@ -173,8 +173,8 @@ func (w *asyncWriter) put(p asyncPut) {
 	w.commit(batch)
 }
 
-// take removes up to asyncBatchBytes of puts from the queue. Called with
-// w.mu held.
+// take removes up to maxBatch bytes of puts from the queue (at least one
+// put). Called with w.mu held.
 func (w *asyncWriter) take() []asyncPut {
 	n, size := 0, 0
 	for n < len(w.queue) && (n == 0 || size+len(w.queue[n].data) <= w.maxBatch) {
