@@ -53,8 +53,9 @@ func TestTransferCommandsOffline(t *testing.T) {
 	if out := mustTrove(t, r, nil, "config", "show"); !strings.Contains(out, `"MaxUpload": "25MB/s"`) {
 		t.Errorf("config show after set:\n%s", out)
 	}
-	if _, _, code := trove(t, r, nil, "config", "set", "Transfer.MaxUpload", "fast"); code != exitUsage {
-		t.Errorf("bad rate: exit %d, want %d", code, exitUsage)
+	// A bad rate names its field, as every other bad value does.
+	if _, errs, code := trove(t, r, nil, "config", "set", "Transfer.MaxUpload", "fast"); code != exitUsage || !strings.Contains(errs, `field "Transfer.MaxUpload"`) {
+		t.Errorf("bad rate: exit %d (want %d), %q", code, exitUsage, errs)
 	}
 	if _, _, code := trove(t, r, nil, "config", "set", "Transfer.KeepPartial", "soon"); code != exitUsage {
 		t.Errorf("bad KeepPartial: exit %d, want %d", code, exitUsage)

@@ -122,7 +122,8 @@ take effect when the daemon next starts.`,
 			live, isLive := liveKeys[key]
 			if isLive {
 				if _, err := node.ParseRate(value); err != nil {
-					return usageError{err}
+					// Name the field, as setConfigKey does for the others.
+					return usageError{fmt.Errorf("%w: field %q: %w", repo.ErrBadConfig, key, err)}
 				}
 			}
 			if key == "Transfer.KeepPartial" {
