@@ -166,8 +166,9 @@ func startSeederProcess(b *testing.B) (cid.Cid, peer.AddrInfo) {
 // separate process and, in the same run, measures a raw Noise+yamux
 // stream between the same two hosts: the limit to compare against.
 // TROVE_BENCH_STORE picks the downloader's store: badger (default, on a
-// temp dir, what a daemon uses), mem, or sink (keeps only inner nodes:
-// protocol cost alone). rss-growth-MB is the peak resident-set growth of
+// temp dir, what a daemon uses), mem, sink (keeps only inner nodes:
+// protocol cost alone), or pack (leaves appended to a file with pwrite:
+// see packStore). rss-growth-MB is the peak resident-set growth of
 // this (fetching) process during the fetch, on Linux.
 func BenchmarkOneSource(b *testing.B) {
 	size, _ := benchSize()
@@ -197,6 +198,13 @@ func BenchmarkOneSource(b *testing.B) {
 			st = newSinkStore()
 		case "mem":
 			st = memstore.New()
+		case "pack":
+			ps, err := newPackStore(b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ps.f.Close()
+			st = ps
 		default:
 			bs, err := blockstore.Open(b.TempDir(), blockstore.Options{})
 			if err != nil {
