@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/trove-p2p/trove/internal/logging"
@@ -208,7 +209,7 @@ func (e *env) withDaemon(cmd *cobra.Command, f func(ctx context.Context, r *node
 		return err
 	}
 	defer r.Close()
-	return f(cmd.Context(), r)
+	return daemonLost(r, f(cmd.Context(), r))
 }
 
 // withBackend opens the backend, runs f and closes it, keeping the first
@@ -224,7 +225,32 @@ func (e *env) withBackend(cmd *cobra.Command, f func(ctx context.Context, b back
 			err = cerr
 		}
 	}()
-	return f(ctx, b)
+	return daemonLost(b, f(ctx, b))
+}
+
+// lostDaemonError is a command whose daemon went away while it ran
+// (stopped, crashed, killed). The client's own words ("unexpected EOF",
+// "api: event stream ended without a result") read like a bug in trove,
+// not like a daemon to start again.
+type lostDaemonError struct{ error }
+
+func (l lostDaemonError) Unwrap() error { return l.error }
+
+func (l lostDaemonError) Error() string {
+	return "the daemon stopped answering mid-command (did it stop or crash?); run the command again once it runs, an interrupted get resumes (" + l.error.Error() + ")"
+}
+
+// daemonLost marks err as lostDaemonError when b is the daemon's client
+// and the connection to it broke; other errors pass unchanged.
+func daemonLost(b any, err error) error {
+	if _, remote := b.(*node.Remote); !remote || err == nil || errors.Is(err, context.Canceled) {
+		return err
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNREFUSED) {
+		return lostDaemonError{err}
+	}
+	return err
 }
 
 // printJSON writes v as one indented JSON document.

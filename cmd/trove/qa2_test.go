@@ -1,0 +1,48 @@
+package main
+
+import (
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Regression tests for the second fresh-eyes pass over the CLI.
+
+// TestDaemonGoneMidCommand: a daemon that dies while a command streams
+// from it (kill -9, a crash) is named as such, not as a bare "unexpected
+// EOF" or "api: event stream ended without a result". A fake daemon
+// answers every request with a truncated body and drops the connection.
+func TestDaemonGoneMidCommand(t *testing.T) {
+	r := filepath.Join(t.TempDir(), "repo")
+	mustTrove(t, r, nil, "init")
+	root := strings.TrimSpace(mustTrove(t, r, strings.NewReader("local\n"), "add", "-q", "-"))
+	sock := filepath.Join(r, "api.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		w.Write([]byte(`{"Peer`))
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler) // drop the connection mid-body
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	if err := os.WriteFile(filepath.Join(r, "api"), []byte("unix:"+sock+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"get", root, "-o", filepath.Join(t.TempDir(), "out")},
+		{"cat", root},
+		{"stats"},
+	} {
+		_, errs, code := trove(t, r, nil, args...)
+		if code != exitError || !strings.Contains(errs, "daemon stopped answering") || strings.Count(errs, "Error:") != 1 {
+			t.Errorf("%s with the daemon gone mid-command: exit %d, %q", args[0], code, errs)
+		}
+	}
+}
