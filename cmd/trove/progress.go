@@ -20,36 +20,45 @@ func isTerminal(w io.Writer) bool {
 // progressBar redraws one stderr line with bytes and rate, at most ten
 // times a second so a fast import is not slowed by terminal writes. A nil
 // *progressBar is a valid no-op.
+//
+// The rate counts from the first update, not from when the bar was made:
+// get makes its bar before the daemon downloads, and counting the download
+// time showed the copy-out at a fraction of its speed.
 type progressBar struct {
-	w     io.Writer
-	mu    sync.Mutex
-	start time.Time
-	last  time.Time
-	bytes int64
+	w          io.Writer
+	mu         sync.Mutex
+	now        func() time.Time
+	start      time.Time // of the first update; zero before it
+	startBytes int64
+	last       time.Time
+	bytes      int64
 }
 
 func newProgressBar(w io.Writer) *progressBar {
-	now := time.Now()
-	return &progressBar{w: w, start: now}
+	return &progressBar{w: w, now: time.Now}
 }
 
 func (p *progressBar) update(n int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	now := p.now()
+	if p.start.IsZero() {
+		p.start, p.startBytes = now, n
+	}
 	p.bytes = n
-	if now := time.Now(); now.Sub(p.last) >= 100*time.Millisecond {
+	if now.Sub(p.last) >= 100*time.Millisecond {
 		p.last = now
 		p.draw(now)
 	}
 }
 
 func (p *progressBar) draw(now time.Time) {
-	secs := now.Sub(p.start).Seconds()
-	rate := 0.0
-	if secs > 0 {
-		rate = float64(p.bytes) / secs
+	if secs := now.Sub(p.start).Seconds(); !p.start.IsZero() && secs > 0 {
+		rate := float64(p.bytes-p.startBytes) / secs
+		fmt.Fprintf(p.w, "\r\033[K%s  %s/s", humanBytes(float64(p.bytes)), humanBytes(rate))
+		return
 	}
-	fmt.Fprintf(p.w, "\r\033[K%s  %s/s", humanBytes(float64(p.bytes)), humanBytes(rate))
+	fmt.Fprintf(p.w, "\r\033[K%s", humanBytes(float64(p.bytes)))
 }
 
 func (p *progressBar) finish() {
@@ -58,7 +67,7 @@ func (p *progressBar) finish() {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.draw(time.Now())
+	p.draw(p.now())
 	fmt.Fprintln(p.w)
 }
 

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Regression tests for the second fresh-eyes pass over the CLI.
@@ -44,5 +46,24 @@ func TestDaemonGoneMidCommand(t *testing.T) {
 		if code != exitError || !strings.Contains(errs, "daemon stopped answering") || strings.Count(errs, "Error:") != 1 {
 			t.Errorf("%s with the daemon gone mid-command: exit %d, %q", args[0], code, errs)
 		}
+	}
+}
+
+// TestProgressBarRateFromFirstUpdate: get makes its copy-out bar before
+// the daemon downloads; a 10 s download then showed a 200 MiB copy at
+// 17 MiB/s instead of ~130. The rate counts from the first update.
+func TestProgressBarRateFromFirstUpdate(t *testing.T) {
+	var buf bytes.Buffer
+	clock := time.Unix(1000, 0)
+	p := newProgressBar(&buf)
+	p.now = func() time.Time { return clock }
+	clock = clock.Add(10 * time.Second) // the download, before any copy
+	p.update(1 << 20)
+	clock = clock.Add(time.Second)
+	p.update(101 << 20)
+	p.finish()
+	out := buf.String()
+	if last := out[strings.LastIndex(out, "\r"):]; !strings.Contains(last, "101.0 MiB  100.0 MiB/s") {
+		t.Errorf("rate not counted from the first update: %q", out)
 	}
 }
