@@ -430,7 +430,7 @@ Imports running at the same time (in a daemon) are safe.`,
 				}
 				fmt.Fprintf(e.stdout, "removed %d blocks (%d bytes)\n", r.Blocks, r.Bytes)
 				if r.Missing > 0 {
-					fmt.Fprintf(e.stderr, "warning: pinned DAGs lack %d blocks\n", r.Missing)
+					fmt.Fprintln(e.stderr, missingNote(ctx, b, r.Missing))
 				}
 				return nil
 			})
@@ -571,4 +571,23 @@ depth-first order. Every block must be present.`,
 		},
 	}, imp)
 	return dc
+}
+
+// missingNote explains gc's count of blocks pinned DAGs lack. A get that
+// is running or was interrupted holds a partial pin over what it has so
+// far, so its missing blocks are expected; "warning: pinned DAGs lack N
+// blocks" alone, printed during every download, read as lost data.
+func missingNote(ctx context.Context, b backend, missing int) string {
+	partial := 0
+	if pins, err := b.PinLs(ctx); err == nil {
+		for _, p := range pins {
+			if p.Type == "partial" {
+				partial++
+			}
+		}
+	}
+	if partial == 0 {
+		return fmt.Sprintf("warning: pinned DAGs lack %d blocks", missing)
+	}
+	return fmt.Sprintf("note: pinned DAGs lack %d blocks; %d partial pin(s) of running or interrupted gets (trove pin ls) are expected to until the get completes", missing, partial)
 }
