@@ -231,6 +231,7 @@ the command answers "who else has it".`,
 			}
 			return e.withDaemon(cmd, func(ctx context.Context, r *node.Remote) error {
 				enc := json.NewEncoder(e.stdout)
+				start := time.Now()
 				res, err := r.FindProviders(ctx, node.FindProvsArgs{Cid: args[0], Timeout: node.Duration(timeout), Num: num},
 					func(p node.ProviderEvent) error {
 						if e.json {
@@ -243,7 +244,14 @@ the command answers "who else has it".`,
 					return err
 				}
 				if res.Found == 0 {
-					fmt.Fprintf(e.stderr, "no other peer provides %s (looked for up to %v; this node is never listed)\n", args[0], timeout)
+					// The DHT query usually ends well before --timeout (at
+					// once with no other peers); "looked for up to 30s"
+					// after 10 ms read as if nothing had been asked.
+					searched := fmt.Sprintf("the search ended after %v", time.Since(start).Round(time.Millisecond))
+					if time.Since(start) >= timeout {
+						searched = fmt.Sprintf("looked for %v", timeout)
+					}
+					fmt.Fprintf(e.stderr, "no other peer provides %s (%s; this node is never listed)\n", args[0], searched)
 				}
 				return nil
 			})
