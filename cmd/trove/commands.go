@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"iter"
+	"os"
 	"slices"
 	"text/tabwriter"
 
@@ -289,6 +290,8 @@ only the local repo is read.`,
 				bar = newProgressBar(e.stderr)
 				o.Progress = bar.update
 			}
+			_, statErr := os.Lstat(out)
+			existed := statErr == nil
 			return e.withBackend(cmd, func(ctx context.Context, b backend) error {
 				// On a daemon, missing blocks are fetched first (transfer.go).
 				p, err := prefetch(ctx, e, b, args[0], peers, progress)
@@ -297,6 +300,11 @@ only the local repo is read.`,
 				}
 				res, err := b.Get(ctx, p, out, o)
 				bar.finish()
+				if err != nil && ctx.Err() != nil && !existed {
+					if _, serr := os.Lstat(out); serr == nil {
+						return partialOutput{path: out, err: err}
+					}
+				}
 				if o.Force && errors.Is(err, fs.ErrExist) {
 					return forcedExist{err}
 				}
@@ -591,3 +599,15 @@ func missingNote(ctx context.Context, b backend, missing int) string {
 	}
 	return fmt.Sprintf("note: pinned DAGs lack %d blocks; %d partial pin(s) of running or interrupted gets (trove pin ls) are expected to until the get completes", missing, partial)
 }
+
+// partialOutput is a get interrupted while it wrote a tree: the part
+// written stays, so running the same get again is refused (exit 8) unless
+// --force, which the generic "running it again resumes" did not say.
+type partialOutput struct {
+	path string
+	err  error
+}
+
+func (p partialOutput) Error() string { return p.err.Error() }
+
+func (p partialOutput) Unwrap() []error { return []error{context.Canceled, p.err} }

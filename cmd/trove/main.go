@@ -117,7 +117,10 @@ func (f forcedExist) Unwrap() error { return f.error }
 // error does not carry one already (blockstore.ErrLocked asks whether a
 // daemon runs; adding ours printed three hints for one mistake).
 func message(err error) string {
+	var po partialOutput
 	switch {
+	case errors.As(err, &po):
+		return fmt.Sprintf("interrupted while writing %s, which keeps what was written; run the same get with --force to finish it (fetched blocks are kept)", po.path)
 	case errors.Is(err, context.Canceled):
 		return "interrupted (an unfinished add or import pins nothing; an unfinished get keeps what it fetched for Transfer.KeepPartial, so running it again resumes)"
 	case errors.As(err, new(forcedExist)):

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -100,5 +101,45 @@ func TestGCNoteOnPartialPins(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "removed 0 blocks") || strings.Contains(errs, "warning") ||
 		!strings.Contains(errs, "lack 2 blocks") || !strings.Contains(errs, "1 partial pin(s)") {
 		t.Errorf("gc with a partial pin: exit %d, %q %q", code, out, errs)
+	}
+}
+
+// TestInterruptedGetCopyNamesForce: Ctrl-C while get writes a tree leaves
+// what was written, so a plain rerun is exit 8; the message must say to
+// rerun with --force, not that running it again resumes.
+func TestInterruptedGetCopyNamesForce(t *testing.T) {
+	r := filepath.Join(t.TempDir(), "repo")
+	dir := filepath.Join(t.TempDir(), "many")
+	os.MkdirAll(dir, 0o755)
+	for i := range 300 {
+		os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%03d", i)), bytes.Repeat([]byte{byte(i)}, 64<<10), 0o644)
+	}
+	root := strings.TrimSpace(mustTrove(t, r, nil, "add", "-qr", dir))
+	for attempt := 0; ; attempt++ {
+		out := filepath.Join(t.TempDir(), "out")
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { // cancel once the copy has begun
+			for ctx.Err() == nil {
+				if _, err := os.Stat(filepath.Join(out, "f000")); err == nil {
+					cancel()
+					return
+				}
+				time.Sleep(100 * time.Microsecond)
+			}
+		}()
+		_, errs, code := troveCtx(t, ctx, r, nil, "get", root, "-o", out)
+		cancel()
+		if code == exitOK && attempt < 5 {
+			continue // the copy won the race; try again
+		}
+		if code != exitInterrupted || !strings.Contains(errs, "--force") || strings.Contains(errs, "running it again resumes") {
+			t.Fatalf("get interrupted mid-copy: exit %d, %q", code, errs)
+		}
+		if _, _, code := trove(t, r, nil, "get", root, "-o", out); code != exitExists {
+			t.Errorf("plain rerun: exit %d, want %d", code, exitExists)
+		}
+		mustTrove(t, r, nil, "get", "--force", root, "-o", out)
+		sameTree(t, dir, out)
+		return
 	}
 }
