@@ -292,6 +292,11 @@ only the local repo is read.`,
 			}
 			_, statErr := os.Lstat(out)
 			existed := statErr == nil
+			if existed && !o.Force {
+				// Refuse before the daemon downloads (and pins) what
+				// could not be written anyway.
+				return fmt.Errorf("get %s: write %s: %w", lp, out, fs.ErrExist)
+			}
 			return e.withBackend(cmd, func(ctx context.Context, b backend) error {
 				// On a daemon, missing blocks are fetched first (transfer.go).
 				p, err := prefetch(ctx, e, b, args[0], peers, progress)

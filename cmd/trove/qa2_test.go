@@ -143,3 +143,26 @@ func TestInterruptedGetCopyNamesForce(t *testing.T) {
 		return
 	}
 }
+
+// TestGetExistingOutputBeforeFetch: get onto an existing path without
+// --force is refused before the daemon downloads anything; it used to
+// fetch (and pin) a whole 200 MiB file and only then exit 8.
+func TestGetExistingOutputBeforeFetch(t *testing.T) {
+	r := filepath.Join(t.TempDir(), "repo")
+	mustTrove(t, r, nil, "init")
+	startInProcessDaemon(t, r)
+	out := filepath.Join(t.TempDir(), "exists")
+	os.WriteFile(out, []byte("mine"), 0o644)
+	// Nobody has this CID: reaching the fetch would be exit 4.
+	missing := "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
+	_, errs, code := trove(t, r, nil, "get", missing, "-o", out)
+	if code != exitExists || !strings.Contains(errs, "--force") {
+		t.Errorf("get onto an existing file: exit %d, %q", code, errs)
+	}
+	if b, _ := os.ReadFile(out); string(b) != "mine" {
+		t.Errorf("existing file changed: %q", b)
+	}
+	if pins := mustTrove(t, r, nil, "pin", "ls"); pins != "" {
+		t.Errorf("a refused get left pins: %q", pins)
+	}
+}
