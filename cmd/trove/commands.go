@@ -428,8 +428,12 @@ func newGCCmd(e *env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "gc",
 		Short: "Delete unpinned blocks",
-		Long: `Delete every block not reachable from a pin and return the disk space.
-Imports running at the same time (in a daemon) are safe.`,
+		Long: `Delete every block not reachable from a pin. Imports running at the same
+time (in a daemon) are safe.
+
+Disk space comes back one value-log file (256 MiB) at a time, and never
+from the file being written: after deleting less than that, "Reclaimed"
+is 0 and repo stat's DiskBytes stays until later writes fill the file.`,
 		Example: "  trove gc\n  trove gc --json",
 		Args:    exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
