@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"iter"
 	"os"
+	"path/filepath"
 	"slices"
 	"text/tabwriter"
 
@@ -296,6 +297,13 @@ only the local repo is read.`,
 				// Refuse before the daemon downloads (and pins) what
 				// could not be written anyway.
 				return fmt.Errorf("get %s: write %s: %w", lp, out, fs.ErrExist)
+			}
+			if st, err := os.Stat(filepath.Dir(out)); !existed && err != nil {
+				// Likewise a missing parent directory (exit 5)...
+				return fmt.Errorf("get %s: write %s: %w", lp, out, err)
+			} else if !existed && !st.IsDir() {
+				// ... or a parent that is a file.
+				return fmt.Errorf("get %s: write %s: %s is not a directory", lp, out, filepath.Dir(out))
 			}
 			return e.withBackend(cmd, func(ctx context.Context, b backend) error {
 				// On a daemon, missing blocks are fetched first (transfer.go).

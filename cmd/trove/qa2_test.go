@@ -162,6 +162,14 @@ func TestGetExistingOutputBeforeFetch(t *testing.T) {
 	if b, _ := os.ReadFile(out); string(b) != "mine" {
 		t.Errorf("existing file changed: %q", b)
 	}
+	// So is a missing parent directory (exit 5) or a parent that is a
+	// file (exit 1).
+	if _, errs, code := trove(t, r, nil, "get", missing, "-o", filepath.Join(t.TempDir(), "no", "x")); code != exitNoFile {
+		t.Errorf("get under a missing directory: exit %d, %q", code, errs)
+	}
+	if _, errs, code := trove(t, r, nil, "get", missing, "-o", filepath.Join(out, "x")); code != exitError || !strings.Contains(errs, "not a directory") {
+		t.Errorf("get under a file: exit %d, %q", code, errs)
+	}
 	if pins := mustTrove(t, r, nil, "pin", "ls"); pins != "" {
 		t.Errorf("a refused get left pins: %q", pins)
 	}
