@@ -13,8 +13,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/trove-p2p/trove/block"
 	"github.com/trove-p2p/trove/node"
-	"github.com/trove-p2p/trove/unixfs"
 	"github.com/trove-p2p/trove/transfer"
+	"github.com/trove-p2p/trove/unixfs"
 )
 
 // localPath turns a get argument into the CID path the local copy reads:
