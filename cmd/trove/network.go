@@ -282,6 +282,9 @@ download in progress and the bytes served to each peer.`,
 				if err != nil {
 					return err
 				}
+				for i, d := range ts.Downloads {
+					ts.Downloads[i] = saneETA(d)
+				}
 				if e.json {
 					return e.printJSON(statsWithTransfers{s, ts})
 				}

@@ -184,3 +184,13 @@ func TestGCHelpOnDiskSpace(t *testing.T) {
 		t.Errorf("gc --help on disk space:\n%s", out)
 	}
 }
+
+// TestProgressETAOverflow: a stalled peer drove the rate toward 0 and the
+// ETA overflowed into -9223372036 s in get --json; unknown is 0.
+func TestProgressETAOverflow(t *testing.T) {
+	var buf bytes.Buffer
+	jsonProgress(&buf)(node.FetchProgress{Cid: "x", Have: 1, Total: 9, Rate: 0.01, ETA: -9223372036.854776})
+	if !strings.Contains(buf.String(), `"ETA":0,`) {
+		t.Errorf("overflowed ETA printed as %s", buf.String())
+	}
+}

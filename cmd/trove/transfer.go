@@ -82,7 +82,17 @@ type fetchedEvent struct {
 
 func jsonProgress(w io.Writer) func(node.FetchProgress) {
 	enc := json.NewEncoder(w)
-	return func(p node.FetchProgress) { enc.Encode(progressEvent{Type: "progress", FetchProgress: p}) }
+	return func(p node.FetchProgress) { enc.Encode(progressEvent{Type: "progress", FetchProgress: saneETA(p)}) }
+}
+
+// saneETA makes an ETA the transfer package overflowed "unknown" (0, as
+// docs/cli.md says): when a peer stalls the rate falls toward 0, and
+// remaining/rate overflowed time.Duration into ETA -9223372036.
+func saneETA(p node.FetchProgress) node.FetchProgress {
+	if p.ETA < 0 || p.ETA > 1e9 {
+		p.ETA = 0
+	}
+	return p
 }
 
 // transferBar redraws one stderr line: bytes, rate, ETA and peers.
