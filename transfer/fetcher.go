@@ -144,6 +144,9 @@ type Progress struct {
 	Err   error
 }
 
+// maxETA bounds the estimates Progress reports; longer ones read as 0.
+const maxETA = 24 * time.Hour
+
 // Fetcher downloads DAGs from many peers at once into a Store.
 type Fetcher struct {
 	h     host.Host
@@ -417,7 +420,12 @@ func (t *transfer) snapshot() Progress {
 	}
 	p.Rate = math.Float64frombits(t.rate.Load())
 	if p.Rate > 0 && p.Total > p.Have {
-		p.ETA = time.Duration(float64(p.Total-p.Have) / p.Rate * float64(time.Second))
+		// A rate that has decayed towards zero (a stalled peer) would
+		// overflow Duration; past a day the estimate means nothing, so
+		// report it as unknown.
+		if eta := float64(p.Total-p.Have) / p.Rate; eta < maxETA.Seconds() {
+			p.ETA = time.Duration(eta * float64(time.Second))
+		}
 	}
 	return p
 }
