@@ -194,3 +194,17 @@ func TestProgressETAOverflow(t *testing.T) {
 		t.Errorf("overflowed ETA printed as %s", buf.String())
 	}
 }
+
+// TestGetNamesUnreachablePeer: get --peer with that peer down said only
+// "no peer could deliver it"; like cat and ls it now says which named
+// peer could not be reached.
+func TestGetNamesUnreachablePeer(t *testing.T) {
+	r := filepath.Join(t.TempDir(), "repo")
+	mustTrove(t, r, nil, "init")
+	startInProcessDaemon(t, r)
+	down := "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWLEeQdAgnRQq5G2ioJkikvRzTbsPVQtJbnnd2M95sVLLT"
+	_, errs, code := trove(t, r, nil, "get", "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy", "--peer", down, "-o", filepath.Join(t.TempDir(), "x"))
+	if code != exitNotFound || !strings.Contains(errs, "could not reach "+down) || strings.Count(errs, "Error:") != 1 {
+		t.Errorf("get from a down --peer: exit %d, %q", code, errs)
+	}
+}

@@ -59,6 +59,12 @@ func prefetch(ctx context.Context, e *env, b backend, arg string, peers []string
 	}
 	res, err := f.Fetch(ctx, node.FetchArgs{Path: arg, Peers: peers}, show)
 	if err != nil {
+		if errors.Is(err, block.ErrNotFound) && ctx.Err() == nil {
+			// Say which of the peers the user named could not be
+			// reached, as cat and ls do; "no peer could deliver it"
+			// alone hid a --peer that was down.
+			connectHints(ctx, e, f, arg, peers)
+		}
 		return "", err
 	}
 	if e.json {
@@ -215,6 +221,15 @@ func prepareRead(ctx context.Context, e *env, b backend, arg string, peers []str
 		}
 		return lp, nil
 	}
+	if err := connectHints(ctx, e, r, arg, peers); err != nil {
+		return "", err
+	}
+	return lp, nil
+}
+
+// connectHints connects the daemon to each --peer and each provider a
+// ticket names, and notes on stderr those it cannot reach.
+func connectHints(ctx context.Context, e *env, r *node.Remote, arg string, peers []string) error {
 	// One group per peer: its addresses are tried until one connects.
 	var groups [][]string
 	for _, p := range peers {
@@ -243,11 +258,11 @@ func prepareRead(ctx context.Context, e *env, b backend, arg string, peers []str
 			}
 		}
 		if ctx.Err() != nil {
-			return "", ctx.Err()
+			return ctx.Err()
 		}
 		if err != nil {
 			fmt.Fprintf(e.stderr, "trove: could not reach %s: %v\n", g[0], err)
 		}
 	}
-	return lp, nil
+	return nil
 }
