@@ -208,3 +208,16 @@ func TestGetNamesUnreachablePeer(t *testing.T) {
 		t.Errorf("get from a down --peer: exit %d, %q", code, errs)
 	}
 }
+
+// TestConfigCreatesRepoOnFirstUse: --repo "is created on first use", but
+// config set and show refused a new path with "repo not initialized".
+func TestConfigCreatesRepoOnFirstUse(t *testing.T) {
+	r := filepath.Join(t.TempDir(), "new")
+	mustTrove(t, r, nil, "config", "set", "Transfer.MaxUpload", "1MB/s")
+	if out := mustTrove(t, r, nil, "config", "show"); !strings.Contains(out, `"MaxUpload": "1MB/s"`) {
+		t.Errorf("config show after set on a new repo:\n%s", out)
+	}
+	if out := mustTrove(t, filepath.Join(t.TempDir(), "new2"), nil, "config", "show"); !strings.Contains(out, `"PeerID"`) {
+		t.Errorf("config show on a new repo:\n%s", out)
+	}
+}

@@ -86,7 +86,9 @@ func newConfigCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := repo.Open(p)
+			// Created on first use, as by every other command
+			// (docs/cli.md, --repo).
+			r, err := repo.OpenOrInit(p)
 			if err != nil {
 				return err
 			}
@@ -108,7 +110,9 @@ take effect when the daemon next starts.`,
 			if err != nil {
 				return err
 			}
-			r, err := repo.Open(p)
+			// Created on first use, as by every other command
+			// (docs/cli.md, --repo).
+			r, err := repo.OpenOrInit(p)
 			if err != nil {
 				return err
 			}
