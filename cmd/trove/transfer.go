@@ -250,7 +250,18 @@ func connectHints(ctx context.Context, e *env, r *node.Remote, arg string, peers
 			groups = append(groups, g)
 		}
 	}
+	var self string
+	if len(groups) > 0 {
+		// A ticket from this node's own `share` names this node, which
+		// it cannot dial; that is no reason for a warning.
+		if id, err := r.ID(ctx); err == nil {
+			self = id.ID
+		}
+	}
 	for _, g := range groups {
+		if ai, err := peer.AddrInfoFromString(g[0]); err == nil && self != "" && ai.ID.String() == self {
+			continue
+		}
 		var err error
 		for _, a := range g {
 			if _, err = r.Connect(ctx, a); err == nil {
