@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -72,6 +73,7 @@ func (g *BlockGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 	}
 	var last error = block.NotFound(c)
 	tried := map[*session]bool{}
+	busy := 0
 	for {
 		t.mu.Lock()
 		var s *session
@@ -102,7 +104,6 @@ func (g *BlockGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 				return nil, ctx.Err()
 			}
 		}
-		tried[s] = true
 		data, err := t.getOne(ctx, s, c)
 		if err == nil {
 			return data, nil
@@ -111,8 +112,28 @@ func (g *BlockGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 			return nil, ctx.Err()
 		}
 		last = err
+		if errors.Is(err, errTooMany) && busy < maxBusyRetries {
+			// The peer is at its request cap, mostly with the background
+			// fetch's requests, which may well bring this very block:
+			// wait a little, look in the store, and ask again.
+			busy++
+			select {
+			case <-time.After(time.Duration(busy) * 50 * time.Millisecond):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			if data, err := t.f.store.Get(ctx, c); err == nil {
+				return data, nil
+			}
+			continue
+		}
+		tried[s] = true
 	}
 }
+
+// maxBusyRetries bounds how often Get asks a peer again that said it has
+// too many requests open (waiting 50 ms more each time: 2.75 s in all).
+const maxBusyRetries = 10
 
 // getOne fetches c from s, stores it and returns it.
 func (t *transfer) getOne(ctx context.Context, s *session, c cid.Cid) ([]byte, error) {

@@ -458,6 +458,7 @@ func (ss *srvStream) writeLoop() error {
 			}
 			return err
 		}
+		ss.answerCancelled()
 		if len(ss.ctrl) > 0 {
 			ctrl := ss.ctrl
 			ss.ctrl = nil
@@ -515,6 +516,25 @@ func (ss *srvStream) writeLoop() error {
 		if err := bw.Flush(); err != nil {
 			return err
 		}
+	}
+}
+
+// answerCancelled finishes every active request the requester cancelled,
+// queueing its DONE as a control reply: a cancelled request needs no
+// turn of its own, and leaving each to wait for one (behind blocks paced
+// by the upload limit) let them pile up to the peer's request cap. Called
+// by the writer with ss.mu held, between steps, so no step of theirs is
+// in progress.
+func (ss *srvStream) answerCancelled() {
+	for i := 0; i < len(ss.active); {
+		r := ss.active[i]
+		if !r.cancelled {
+			i++
+			continue
+		}
+		ss.ctrl = append(ss.ctrl, Message{Type: MsgDone, ID: r.m.ID, Status: StatusCancelled})
+		ss.finished(r) // removes ss.active[i]
+		ss.s.closeRequest(ss.sp)
 	}
 }
 
@@ -607,13 +627,23 @@ func (r *srvReq) step(ctx context.Context, src Source, buf *[]byte) ([]Message, 
 		} else {
 			data, err = src.Get(ctx, c)
 		}
+		var out []Message
 		switch {
 		case errors.Is(err, block.ErrNotFound):
-			return []Message{{Type: MsgMissing, ID: id, CID: c}}, false
+			out = []Message{{Type: MsgMissing, ID: id, CID: c}}
 		case err != nil:
 			return []Message{{Type: MsgDone, ID: id, Status: StatusInternal}}, true
+		default:
+			out = []Message{{Type: MsgBlock, ID: id, CID: c, Data: data}}
 		}
-		return []Message{{Type: MsgBlock, ID: id, CID: c, Data: data}}, false
+		// The last answer carries the DONE with it: waiting a whole
+		// round-robin turn for it kept finished requests open, and under
+		// an upload limit a reader's one-block requests piled up to the
+		// peer's request cap.
+		if r.next == len(r.m.CIDs) {
+			return append(out, Message{Type: MsgDone, ID: id}), true
+		}
+		return out, false
 	case MsgDAG:
 		if r.dag == nil {
 			r.dag = &dagWalk{m: r.m}

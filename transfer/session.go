@@ -22,6 +22,10 @@ var ErrMisbehaved = errors.New("peer misbehaved")
 // ErrRejected wraps a non-OK request status from the server.
 var ErrRejected = errors.New("request rejected")
 
+// errTooMany is StatusTooMany: the peer is busy with our other requests,
+// which is no reason to stop asking it.
+var errTooMany = errors.New("too many requests")
+
 // session is the requester side of one long-lived stream to one peer. All
 // requests to that peer are multiplexed on it by request ID; a single
 // reader goroutine dispatches responses, checking that every block was
@@ -343,6 +347,8 @@ func statusErr(st Status) error {
 		return nil
 	case StatusNotFound:
 		return fmt.Errorf("%w: %w", ErrRejected, block.ErrNotFound)
+	case StatusTooMany:
+		return fmt.Errorf("%w: %w", ErrRejected, errTooMany)
 	}
 	return fmt.Errorf("%w: %s", ErrRejected, st)
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/trove-p2p/trove/internal/memstore"
+	"github.com/trove-p2p/trove/unixfs"
 )
 
 // seeder is a host serving a store.
@@ -423,5 +425,40 @@ func TestFetchReconnectsAfterConnectionLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-cut
+	checkFile(t, local, leaves, data)
+}
+
+// TestBlockGetterUnderUploadLimit reads a file front to back, as `cat`
+// does (unixfs.File, prefetching), from one peer whose upload is capped.
+// The reader's one-block requests used to stay open at the server until
+// a round-robin turn that the capped bulk blocks kept far away, filled
+// the peer's request cap, and the reader, told "too many requests", gave
+// up on its only provider.
+func TestBlockGetterUnderUploadLimit(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s := newSeeder(t, ServerOptions{PeerRate: 16e6, MaxRequests: 12})
+	data := randomBytes(t, 16<<20)
+	root, leaves := buildFile(t, data, 256<<10, 174, s.store)
+	local := memstore.New()
+	f := NewFetcher(newHost(t), local, FetchOptions{})
+	defer f.Close()
+	g := f.Getter(ctx, root, addrInfo(s.h))
+	defer g.Close()
+	file, err := unixfs.NewFile(ctx, g, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	var got bytes.Buffer
+	if _, err := io.Copy(&got, file); err != nil {
+		t.Fatalf("read failed after %d of %d MiB: %v", got.Len()>>20, len(data)>>20, err)
+	}
+	if !bytes.Equal(got.Bytes(), data) {
+		t.Fatal("read bytes differ")
+	}
+	if err := g.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
 	checkFile(t, local, leaves, data)
 }
