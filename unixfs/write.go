@@ -238,6 +238,9 @@ func (w *writer) symlink(r *os.Root, local, name, target string) error {
 			return fmt.Errorf("write %s: %w", local, err)
 		}
 	} else {
+		if err := notDir(r, name); err != nil {
+			return fmt.Errorf("write %s: %w", local, err)
+		}
 		tmp := tempName()
 		if err := r.Symlink(target, tmp); err != nil {
 			return fmt.Errorf("write %s: %w", local, err)
@@ -257,6 +260,9 @@ func (w *writer) symlink(r *os.Root, local, name, target string) error {
 // falls back to check-then-rename.
 func (w *writer) publish(r *os.Root, tmp, name string) error {
 	if w.opts.Force {
+		if err := notDir(r, name); err != nil {
+			return err
+		}
 		return r.Rename(tmp, name)
 	}
 	err := r.Link(tmp, name)
@@ -270,6 +276,16 @@ func (w *writer) publish(r *os.Root, tmp, name string) error {
 		return fmt.Errorf("%s: %w", name, fs.ErrExist)
 	}
 	return r.Rename(tmp, name)
+}
+
+// notDir refuses to replace a directory with a file or symlink, which
+// Force never does, before rename(2) would refuse it in words naming our
+// temporary file.
+func notDir(r *os.Root, name string) error {
+	if fi, err := r.Lstat(name); err == nil && fi.IsDir() {
+		return fmt.Errorf("exists and is a directory: %w", fs.ErrExist)
+	}
+	return nil
 }
 
 // progressWriter counts file bytes into the writer's stats.

@@ -300,3 +300,42 @@ func TestWriteToTrailingSlash(t *testing.T) {
 		t.Fatalf("wrote %v", got)
 	}
 }
+
+// TestWriteToForceNeverReplacesDir: Force replaces files but never puts a
+// file or symlink where a directory is, and says so in its own words (the
+// rename used to fail naming trove's temporary file), leaving nothing
+// behind.
+func TestWriteToForceNeverReplacesDir(t *testing.T) {
+	ctx := context.Background()
+	b := newBuilder(t)
+	file := b.raw([]byte("a file"))
+	for _, tc := range []struct {
+		name string
+		root cid.Cid
+		at   string // what must stay a directory, relative to out
+	}{
+		{"top-level file", file, ""},
+		{"file in a tree", b.dir(entry{"x", file}), "x"},
+		{"symlink in a tree", b.dir(entry{"x", b.symlink("elsewhere")}), "x"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			if err := os.MkdirAll(filepath.Join(out, tc.at, "keep"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			_, err := WriteTo(ctx, b.s, tc.root, out, WriteOptions{Force: true})
+			if !errors.Is(err, fs.ErrExist) || !strings.Contains(err.Error(), "is a directory") || strings.Contains(err.Error(), ".trove-") {
+				t.Fatalf("err = %v, want ErrExist saying the target is a directory", err)
+			}
+			if fi, err := os.Stat(filepath.Join(out, tc.at, "keep")); err != nil || !fi.IsDir() {
+				t.Fatal("the directory was touched")
+			}
+			ents, _ := os.ReadDir(filepath.Dir(filepath.Join(out, tc.at)))
+			for _, e := range ents {
+				if strings.HasPrefix(e.Name(), ".trove-") {
+					t.Fatalf("temporary file %s left behind", e.Name())
+				}
+			}
+		})
+	}
+}
