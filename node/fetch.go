@@ -180,7 +180,7 @@ func (n *Node) Fetch(ctx context.Context, a FetchArgs, fn func(FetchProgress)) (
 			x.abandon(c, keep)
 		}
 		if me := (*transfer.MissingError)(nil); errors.As(err, &me) {
-			err = fetchMissing{root: c, missing: me.Missing}
+			err = fetchMissing{root: c, missing: me.Missing, last: me.Last}
 		} else if errors.Is(err, transfer.ErrNoProviders) {
 			err = fetchMissing{root: c}
 		}
@@ -324,13 +324,25 @@ func (r *Remote) Transfers(ctx context.Context) (TransferStats, error) {
 type fetchMissing struct {
 	root    cid.Cid
 	missing int64 // blocks of the level being fetched; 0 if unknown
+	last    error // why the last provider failed, if one did
 }
 
 func (e fetchMissing) Error() string {
-	if e.missing > 0 {
-		return fmt.Sprintf("fetch %s: no peer could deliver it (%d blocks still missing): %v", e.root, e.missing, block.ErrNotFound)
+	var why []string
+	switch {
+	case e.missing == 1:
+		why = append(why, "1 block still missing")
+	case e.missing > 1:
+		why = append(why, fmt.Sprintf("%d blocks still missing", e.missing))
 	}
-	return fmt.Sprintf("fetch %s: no peer could deliver it: %v", e.root, block.ErrNotFound)
+	if e.last != nil {
+		why = append(why, fmt.Sprintf("last failure: %v", e.last))
+	}
+	msg := fmt.Sprintf("fetch %s: no peer could deliver it", e.root)
+	if len(why) > 0 {
+		msg += " (" + strings.Join(why, "; ") + ")"
+	}
+	return msg + ": " + block.ErrNotFound.Error()
 }
 
 func (e fetchMissing) Is(target error) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,6 +135,28 @@ func TestFetchStalledSeeder(t *testing.T) {
 		t.Error("a slow peer is not a malicious one; it must not be banned")
 	}
 	t.Logf("done in %v despite a stalled seeder", time.Since(start))
+}
+
+// TestFetchOnlyStalledSeeder: when the one provider stalls, the error
+// says so, not just that no provider is left.
+func TestFetchOnlyStalledSeeder(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stuck := newSeeder(t, ServerOptions{})
+	root, _ := buildFile(t, randomBytes(t, 1<<20), 256<<10, 174, stuck.store)
+	stuck.store.SetFaults(memstore.Faults{OnGet: func(ctx context.Context, c cid.Cid) error {
+		if c.Equals(root) {
+			return nil
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	}})
+	f := NewFetcher(newHost(t), memstore.New(), FetchOptions{RequestTimeout: 200 * time.Millisecond, Backoff: 20 * time.Millisecond, MaxFailures: 2})
+	err := f.Fetch(ctx, root, addrInfo(stuck.h))
+	var me *MissingError
+	if !errors.As(err, &me) || me.Missing != 4 || me.Last == nil || !strings.Contains(err.Error(), "no progress") {
+		t.Fatalf("Fetch = %v, want a MissingError of 4 blocks whose last failure is the stall", err)
+	}
 }
 
 func TestDownloadLimitAndStats(t *testing.T) {

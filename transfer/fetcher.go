@@ -46,10 +46,18 @@ var ErrNoProviders = errors.New("no providers left")
 type MissingError struct {
 	Root    cid.Cid
 	Missing int64
+	// Last is why the last provider to fail failed (a timeout, a reset
+	// stream, ...), or nil if none ever started; it says more than "no
+	// providers" when every peer was tried and lost.
+	Last error
 }
 
 func (e *MissingError) Error() string {
-	return fmt.Sprintf("transfer %s: %d blocks missing: %v", e.Root, e.Missing, ErrNoProviders)
+	msg := fmt.Sprintf("transfer %s: %d blocks missing: %v", e.Root, e.Missing, ErrNoProviders)
+	if e.Last != nil {
+		msg += fmt.Sprintf(" (last failure: %v)", e.Last)
+	}
+	return msg
 }
 
 func (e *MissingError) Unwrap() error { return ErrNoProviders }
@@ -381,6 +389,8 @@ type transfer struct {
 	npeer atomic.Int32
 
 	meterStop, meterDone chan struct{}
+
+	lastErr error // the latest failed run's error; coordinator only
 
 	mu        sync.Mutex
 	known     map[peer.ID]bool

@@ -246,7 +246,7 @@ func (t *transfer) fetchList(refs []blockRef) error {
 			select {
 			case <-t.discoverDone:
 				if len(t.newPeer) == 0 && t.reconnecting.Load() == 0 {
-					return &MissingError{Root: t.root, Missing: l.left.Load()}
+					return &MissingError{Root: t.root, Missing: l.left.Load(), Last: t.lastErr}
 				}
 			default:
 			}
@@ -358,6 +358,7 @@ func (t *transfer) handle(l *list, ev event, runs map[*run]struct{}) {
 		return // its other runs already reported why
 	}
 	p.failures++
+	t.lastErr = ev.err
 	if errors.Is(ev.err, ErrMisbehaved) || p.failures >= t.f.opts.MaxFailures {
 		p.dead = true
 		t.f.log.Info("transfer: dropping provider", "peer", p.s.p, "err", ev.err)
