@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
@@ -483,12 +485,48 @@ func (n *Node) Host() host.Host { return n.host }
 // Routing exposes the DHT as libp2p's generic content and peer routing.
 func (n *Node) Routing() routing.Routing { return n.dht }
 
-// Connect dials p (no-op if already connected).
+// Connect dials p (no-op if already connected). It is for a user asking
+// for this peer now, so it first forgets earlier failed dials to it:
+// otherwise libp2p answers "dial backoff" for a while after any failure,
+// such as one at start-up to a peer remembered from the last run.
 func (n *Node) Connect(ctx context.Context, p peer.AddrInfo) error {
+	if sw, ok := n.host.Network().(*swarm.Swarm); ok {
+		sw.Backoff().Clear(p.ID)
+	}
 	if err := n.host.Connect(ctx, p); err != nil {
+		var de *swarm.DialError
+		if errors.As(err, &de) {
+			return unreachable{de}
+		}
 		return fmt.Errorf("p2p: connect %s: %w", p.ID, err)
 	}
 	return nil
+}
+
+// unreachable words a failed dial once. libp2p's own message says
+// "failed to dial" twice (host, then swarm) before the one line per
+// address that matters.
+type unreachable struct{ de *swarm.DialError }
+
+func (u unreachable) Unwrap() error { return u.de }
+
+func (u unreachable) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "cannot reach %s", u.de.Peer)
+	if u.de.Cause != nil && len(u.de.DialErrors) == 0 {
+		fmt.Fprintf(&b, ": %v", u.de.Cause)
+	}
+	for i, te := range u.de.DialErrors {
+		sep := "; "
+		if i == 0 {
+			sep = ": "
+		}
+		fmt.Fprintf(&b, "%s%s: %v", sep, te.Address, te.Cause)
+	}
+	if u.de.Skipped > 0 {
+		fmt.Fprintf(&b, " (and %d more addresses)", u.de.Skipped)
+	}
+	return b.String()
 }
 
 // PeerInfo describes one connected peer for `trove peers`.

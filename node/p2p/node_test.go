@@ -14,6 +14,7 @@ import (
 	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -356,4 +357,30 @@ next:
 		}
 	}
 	return false
+}
+
+// TestConnectUnreachable: a failed dial is worded once, naming the peer
+// and each address with its cause, and still unwraps to libp2p's error.
+func TestConnectUnreachable(t *testing.T) {
+	a := startNode(t, testOptions(t))
+	b := startNode(t, testOptions(t))
+	gone := b.AddrInfo()
+	b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := a.Connect(ctx, gone)
+	if err == nil {
+		t.Fatal("connected to a closed node")
+	}
+	msg := err.Error()
+	var de *swarm.DialError
+	if !errors.As(err, &de) || !strings.HasPrefix(msg, "cannot reach "+gone.ID.String()) ||
+		strings.Count(msg, "failed to dial") > 0 || !strings.Contains(msg, gone.Addrs[0].String()) {
+		t.Fatalf("error = %q", msg)
+	}
+	// Asked again at once, the user gets the cause again, not libp2p's
+	// "dial backoff" from the first failure.
+	if err := a.Connect(ctx, gone); err == nil || strings.Contains(err.Error(), "backoff") {
+		t.Fatalf("second connect: %v", err)
+	}
 }
