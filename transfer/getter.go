@@ -99,7 +99,7 @@ func (g *BlockGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 				if more {
 					continue
 				}
-				return nil, fmt.Errorf("%w (%w)", last, ErrNoProviders)
+				return nil, undeliverable{c: c, last: last}
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}
@@ -173,4 +173,28 @@ func (t *transfer) getOne(ctx context.Context, s *session, c cid.Cid) ([]byte, e
 			}
 		}
 	}
+}
+
+// undeliverable is a block that no provider of the transfer could send,
+// in the words a failed Fetch uses (node words that one the same way). It
+// matches block.ErrNotFound and ErrNoProviders, and unwraps to the last
+// provider's error.
+type undeliverable struct {
+	c    cid.Cid
+	last error
+}
+
+func (u undeliverable) Error() string {
+	msg := fmt.Sprintf("block %s: no peer could deliver it", u.c)
+	// A peer's plain "not found" is what the words already say.
+	if u.last != nil && !errors.Is(u.last, block.ErrNotFound) {
+		msg += fmt.Sprintf(" (last failure: %v)", u.last)
+	}
+	return msg + ": " + block.ErrNotFound.Error()
+}
+
+func (u undeliverable) Unwrap() error { return u.last }
+
+func (u undeliverable) Is(target error) bool {
+	return target == block.ErrNotFound || target == ErrNoProviders
 }

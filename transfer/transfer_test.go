@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/trove-p2p/trove/block"
 	"github.com/trove-p2p/trove/internal/memstore"
 	"github.com/trove-p2p/trove/unixfs"
 )
@@ -461,4 +463,24 @@ func TestBlockGetterUnderUploadLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkFile(t, local, leaves, data)
+}
+
+// TestBlockGetterUndeliverable: a block no provider has fails in the
+// same words as a failed fetch, matching both ErrNotFound and
+// ErrNoProviders.
+func TestBlockGetterUndeliverable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s := newSeeder(t, ServerOptions{})
+	root, _ := buildFile(t, randomBytes(t, 1000), 4096, 174, s.store)
+	f := NewFetcher(newHost(t), memstore.New(), FetchOptions{})
+	defer f.Close()
+	g := f.Getter(ctx, root, addrInfo(s.h))
+	defer g.Close()
+	absent := testCID(t, "nobody has this block")
+	_, err := g.Get(ctx, absent)
+	if !errors.Is(err, block.ErrNotFound) || !errors.Is(err, ErrNoProviders) ||
+		!strings.Contains(err.Error(), "no peer could deliver it") || strings.Count(err.Error(), absent.String()) != 1 {
+		t.Fatalf("Get of an absent block = %v", err)
+	}
 }
