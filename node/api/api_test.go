@@ -1113,3 +1113,50 @@ func TestUnencodableResults(t *testing.T) {
 		t.Errorf("events: %v after %d events", err, events)
 	}
 }
+
+// TestShutdownGrace: a quick request finishes undisturbed during a
+// shutdown, while a long one (like a transfer's event stream) is cancelled
+// after the grace instead of holding the shutdown for its whole timeout.
+func TestShutdownGrace(t *testing.T) {
+	entered := make(chan struct{}, 2)
+	s := startServer(t, Options{ShutdownTimeout: 20 * time.Second, ShutdownGrace: 300 * time.Millisecond}, func(s *Server) {
+		s.HandleFunc("POST /v0/long", func(w http.ResponseWriter, r *http.Request) {
+			entered <- struct{}{}
+			<-r.Context().Done()
+			WriteError(w, r, r.Context().Err())
+		})
+		s.HandleFunc("POST /v0/quick", func(w http.ResponseWriter, r *http.Request) {
+			entered <- struct{}{}
+			time.Sleep(100 * time.Millisecond) // done well within the grace
+			WriteJSON(w, r, map[string]string{"ok": "yes"})
+		})
+	})
+	c, err := Dial(s.repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	long, quick := make(chan error, 1), make(chan error, 1)
+	go func() { long <- c.Call(context.Background(), "POST", "/v0/long", nil, nil) }()
+	<-entered
+	go func() {
+		var out map[string]string
+		err := c.Call(context.Background(), "POST", "/v0/quick", nil, &out)
+		if err == nil && out["ok"] != "yes" {
+			err = errors.New("quick request got no answer")
+		}
+		quick <- err
+	}()
+	<-entered
+	start := time.Now()
+	s.Close()
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("shutdown took %v: the long request held it (grace 300ms, timeout 20s)", d)
+	}
+	if err := <-quick; err != nil {
+		t.Errorf("quick request during shutdown: %v", err)
+	}
+	if err := <-long; err == nil {
+		t.Error("the long request reported success")
+	}
+}

@@ -67,8 +67,14 @@ type Options struct {
 	// Logger receives request and lifecycle logs. Nil discards them.
 	Logger *slog.Logger
 	// ShutdownTimeout bounds how long Close waits for in-flight requests
-	// before cancelling their contexts and cutting connections. Zero means 10s.
+	// before cutting connections. Zero means 10s.
 	ShutdownTimeout time.Duration
+	// ShutdownGrace is how long in-flight requests run undisturbed once a
+	// shutdown starts; then their contexts are cancelled so that long ones
+	// (a transfer's event stream, an upload) end now rather than at the
+	// timeout, and they have the rest of ShutdownTimeout to wind down.
+	// Zero means 1s, or half of ShutdownTimeout if that is shorter.
+	ShutdownGrace time.Duration
 }
 
 // Server is the daemon's local API endpoint. Register handlers with Handle
@@ -80,6 +86,7 @@ type Server struct {
 	kinds   *Kinds
 	log     *slog.Logger
 	timeout time.Duration
+	grace   time.Duration // see Options.ShutdownGrace
 	mux     *http.ServeMux
 	metrics *serverMetrics
 
@@ -122,6 +129,9 @@ func NewServer(o Options) (*Server, error) {
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 10 * time.Second
 	}
+	if o.ShutdownGrace <= 0 {
+		o.ShutdownGrace = min(time.Second, o.ShutdownTimeout/2)
+	}
 	if o.Metrics == nil {
 		o.Metrics = prometheus.NewRegistry()
 	}
@@ -136,6 +146,7 @@ func NewServer(o Options) (*Server, error) {
 		kinds:      o.Kinds,
 		log:        o.Logger,
 		timeout:    o.ShutdownTimeout,
+		grace:      o.ShutdownGrace,
 		mux:        http.NewServeMux(),
 		metrics:    m,
 		baseCtx:    ctx,
@@ -282,8 +293,9 @@ func (s *Server) Close() error {
 }
 
 // Shutdown stops accepting connections and waits for in-flight requests
-// until ctx ends; then it cancels the handlers' contexts and closes the
-// remaining connections, so a stuck stream cannot hold the daemon open.
+// until ctx ends. After Options.ShutdownGrace it cancels the handlers'
+// contexts, and at ctx's end it closes the remaining connections, so a
+// stuck stream cannot hold the daemon open.
 // Finally it removes the socket and api file and releases the repo lock.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closeOnce.Do(func() {
@@ -291,6 +303,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		servers := s.servers
 		s.closed = true
 		s.mu.Unlock()
+		graceOver := time.AfterFunc(s.grace, s.cancelBase)
+		defer graceOver.Stop()
 		var g errgroup.Group
 		for _, srv := range servers {
 			g.Go(func() error {
