@@ -190,6 +190,9 @@ func Routes(srv *api.Server, n *Node, d *Daemon) {
 				}
 			}
 		}
+		if err == nil {
+			api.DrainBody(r)
+		}
 		ew.Finish(res, err)
 	}))
 	s.Handle("POST "+PathCat, api.BodyHandler(api.ContentStream, func(ctx context.Context, a PathArgs, _ io.Reader, w io.Writer) error {

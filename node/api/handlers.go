@@ -137,8 +137,21 @@ func EventHandler[In, Out any](fn func(ctx context.Context, in In, body io.Reade
 			ew.Finish(nil, err)
 			return
 		}
+		DrainBody(r)
 		ew.Finish(out, nil)
 	})
+}
+
+// DrainBody reads what is left of a request body that a handler has
+// finished with (a tar's end padding, the chunked terminator), up to
+// 1 MiB. A streaming response has sent its headers long before, so the
+// server cannot announce that it will close the connection; if it then
+// closed it over unread body bytes, the client could reuse the dead
+// connection for its next call and get "connection reset".
+func DrainBody(r *http.Request) {
+	if r.Body != nil {
+		io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
+	}
 }
 
 // streamBody returns the data body, or an empty reader when the body held
