@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"hash/crc32"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -141,5 +142,42 @@ func TestNetworkCommands(t *testing.T) {
 	}
 	if _, errs, code := trove(t, repo, nil, "daemon", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"); code != exitLocked {
 		t.Errorf("second daemon: exit %d, %s", code, errs)
+	}
+}
+
+// TestGetWhenDaemonStops: a get through a daemon that is being stopped
+// ends promptly and says the daemon stopped, not that the user pressed
+// Ctrl-C, while still exiting as interrupted.
+func TestGetWhenDaemonStops(t *testing.T) {
+	seedRepo, fetchRepo := t.TempDir(), t.TempDir()
+	seed := startInProcessDaemon(t, seedRepo)
+	fetch := startInProcessDaemon(t, fetchRepo)
+	src := filepath.Join(t.TempDir(), "big")
+	data := make([]byte, 4<<20)
+	rand.NewChaCha8([32]byte{1}).Read(data)
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := strings.TrimSpace(mustTrove(t, seedRepo, nil, "add", "-q", src))
+	mustTrove(t, seedRepo, nil, "config", "set", "Transfer.MaxUpload", "256KB/s")
+	addr := seed.P2P().Addrs()[0].String() + "/p2p/" + seed.P2P().ID().String()
+	type result struct {
+		errs string
+		code int
+	}
+	done := make(chan result, 1)
+	go func() {
+		_, errs, code := trove(t, fetchRepo, nil, "get", c, "--peer", addr, "-o", filepath.Join(t.TempDir(), "out"))
+		done <- result{errs, code}
+	}()
+	time.Sleep(700 * time.Millisecond) // well into a 16 s download
+	start := time.Now()
+	fetch.Close()
+	r := <-done
+	if r.code != exitInterrupted || !strings.Contains(r.errs, "daemon stopped while") {
+		t.Fatalf("get when the daemon stopped: exit %d, %s", r.code, r.errs)
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Errorf("get ended %v after the daemon began to stop", d)
 	}
 }

@@ -102,10 +102,22 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if ctx.Err() != nil && !errors.Is(err, context.Canceled) {
 			err = fmt.Errorf("%w: %w", context.Canceled, err)
 		}
+		var ae *api.Error
+		if ctx.Err() == nil && errors.Is(err, context.Canceled) && errors.As(err, &ae) {
+			// Nobody pressed Ctrl-C here: the daemon cancelled the
+			// request because it is stopping.
+			err = daemonStopped{err}
+		}
 		fmt.Fprintln(stderr, "Error:", message(err))
 	}
 	return exitCode(err)
 }
+
+// daemonStopped is a command the daemon cancelled as it shut down. It
+// still exits as interrupted.
+type daemonStopped struct{ error }
+
+func (d daemonStopped) Unwrap() error { return d.error }
 
 // forcedExist is an "exists" error from a get that already had --force,
 // so the usual hint to add --force would send the user in a circle.
@@ -121,6 +133,8 @@ func message(err error) string {
 	switch {
 	case errors.As(err, &po):
 		return fmt.Sprintf("interrupted while writing %s, which keeps what was written; run the same get with --force to finish it (fetched blocks are kept)", po.path)
+	case errors.As(err, new(daemonStopped)):
+		return "the daemon stopped while this command ran (an unfinished add or import pins nothing; an unfinished get keeps what it fetched, so running it again once the daemon runs resumes)"
 	case errors.Is(err, context.Canceled):
 		return "interrupted (an unfinished add or import pins nothing; an unfinished get keeps what it fetched for Transfer.KeepPartial, so running it again resumes)"
 	case errors.As(err, new(forcedExist)):
