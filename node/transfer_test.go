@@ -437,3 +437,51 @@ func TestFetchLocalReportsRealHave(t *testing.T) {
 		}
 	}
 }
+
+// TestGCDuringFetch runs garbage collection over and over on the fetching
+// daemon while a download writes through the store's asynchronous,
+// batched path: GC must wait for or keep every block in flight, the
+// download must finish intact, and the DAG must survive a GC afterwards.
+func TestGCDuringFetch(t *testing.T) {
+	const size = 12 << 20
+	data := randomData(size, 7)
+	a, root := seed(t, data, DaemonOptions{Transfer: TransferOptions{MaxUpload: "8MB/s"}})
+	b := startDaemon(t, t.TempDir(), DaemonOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stop := make(chan struct{})
+	gcs := make(chan int, 1)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				gcs <- n
+				return
+			default:
+			}
+			if _, err := b.Node().GC(ctx); err != nil {
+				t.Errorf("gc %d during fetch: %v", n, err)
+			}
+			n++
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	res, err := b.Node().Fetch(ctx, FetchArgs{Path: root, Peers: []string{peerAddr(a)}}, nil)
+	close(stop)
+	if n := <-gcs; n < 5 {
+		t.Errorf("only %d GCs ran during the fetch; the test proves little", n)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Pin != "recursive" {
+		t.Errorf("pin after fetch: %+v", res)
+	}
+	if _, err := b.Node().GC(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(catBytes(t, b.Node(), root), data) {
+		t.Fatal("content after fetch and GC differs")
+	}
+}
