@@ -335,7 +335,8 @@ func (e fetchMissing) Error() string {
 	case e.missing > 1:
 		why = append(why, fmt.Sprintf("%d blocks still missing", e.missing))
 	}
-	if e.last != nil {
+	// A peer's plain "not found" is what the message says anyway.
+	if e.last != nil && !errors.Is(e.last, block.ErrNotFound) {
 		why = append(why, fmt.Sprintf("last failure: %v", e.last))
 	}
 	msg := fmt.Sprintf("fetch %s: no peer could deliver it", e.root)

@@ -191,7 +191,7 @@ func Routes(srv *api.Server, n *Node, d *Daemon) {
 			}
 		}
 		if err == nil {
-			api.DrainBody(r)
+			api.DrainBody(w, r)
 		}
 		ew.Finish(res, err)
 	}))

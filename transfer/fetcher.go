@@ -53,7 +53,11 @@ type MissingError struct {
 }
 
 func (e *MissingError) Error() string {
-	msg := fmt.Sprintf("transfer %s: %d blocks missing: %v", e.Root, e.Missing, ErrNoProviders)
+	blocks := "blocks"
+	if e.Missing == 1 {
+		blocks = "block"
+	}
+	msg := fmt.Sprintf("transfer %s: %d %s missing: %v", e.Root, e.Missing, blocks, ErrNoProviders)
 	if e.Last != nil {
 		msg += fmt.Sprintf(" (last failure: %v)", e.Last)
 	}

@@ -73,18 +73,42 @@ func (g *BlockGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 	}
 	var last error = block.NotFound(c)
 	tried := map[*session]bool{}
-	busy := 0
+	busy := map[*session]bool{} // said "too many requests" this round
+	rounds := 0
 	for {
 		t.mu.Lock()
 		var s *session
 		for _, cand := range t.sessions {
-			if !tried[cand] && cand.Err() == nil {
+			if !tried[cand] && !busy[cand] && cand.Err() == nil {
 				s = cand
 				break
 			}
 		}
 		ready := t.peerReady
 		t.mu.Unlock()
+		if s == nil && len(busy) > 0 {
+			if rounds >= maxBusyRetries {
+				for b := range busy {
+					tried[b] = true
+				}
+				clear(busy)
+				continue
+			}
+			// Every peer left is at its request cap, mostly with the
+			// background fetch's requests, which may well bring this
+			// very block: wait a little, look in the store, ask again.
+			rounds++
+			select {
+			case <-time.After(time.Duration(rounds) * 50 * time.Millisecond):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			if data, err := t.f.store.Get(ctx, c); err == nil {
+				return data, nil
+			}
+			clear(busy)
+			continue
+		}
 		if s == nil {
 			select {
 			case <-ready:
@@ -112,27 +136,16 @@ func (g *BlockGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 			return nil, ctx.Err()
 		}
 		last = err
-		if errors.Is(err, errTooMany) && busy < maxBusyRetries {
-			// The peer is at its request cap, mostly with the background
-			// fetch's requests, which may well bring this very block:
-			// wait a little, look in the store, and ask again.
-			busy++
-			select {
-			case <-time.After(time.Duration(busy) * 50 * time.Millisecond):
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-			if data, err := t.f.store.Get(ctx, c); err == nil {
-				return data, nil
-			}
+		if errors.Is(err, errTooMany) {
+			busy[s] = true // ask the others first, and this one again later
 			continue
 		}
 		tried[s] = true
 	}
 }
 
-// maxBusyRetries bounds how often Get asks a peer again that said it has
-// too many requests open (waiting 50 ms more each time: 2.75 s in all).
+// maxBusyRetries bounds the rounds in which Get waits for peers that said
+// they have too many requests open (50 ms more each time: 2.75 s in all).
 const maxBusyRetries = 10
 
 // getOne fetches c from s, stores it and returns it.
@@ -177,8 +190,9 @@ func (t *transfer) getOne(ctx context.Context, s *session, c cid.Cid) ([]byte, e
 
 // undeliverable is a block that no provider of the transfer could send,
 // in the words a failed Fetch uses (node words that one the same way). It
-// matches block.ErrNotFound and ErrNoProviders, and unwraps to the last
-// provider's error.
+// matches block.ErrNotFound and ErrNoProviders and nothing else: the last
+// provider's error (a timeout, say) is in the message only, or the API
+// would report a missing block as a deadline.
 type undeliverable struct {
 	c    cid.Cid
 	last error
@@ -192,8 +206,6 @@ func (u undeliverable) Error() string {
 	}
 	return msg + ": " + block.ErrNotFound.Error()
 }
-
-func (u undeliverable) Unwrap() error { return u.last }
 
 func (u undeliverable) Is(target error) bool {
 	return target == block.ErrNotFound || target == ErrNoProviders

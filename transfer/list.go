@@ -357,8 +357,14 @@ func (t *transfer) handle(l *list, ev event, runs map[*run]struct{}) {
 	if p.dead {
 		return // its other runs already reported why
 	}
-	p.failures++
 	t.lastErr = ev.err
+	if errors.Is(ev.err, errTooMany) && p.s.Err() == nil {
+		// Busy with other requests (other downloads, a reader's): try
+		// again later, but this is no mark against the peer.
+		p.until = now.Add(t.f.opts.Backoff)
+		return
+	}
+	p.failures++
 	if errors.Is(ev.err, ErrMisbehaved) || p.failures >= t.f.opts.MaxFailures {
 		p.dead = true
 		t.f.log.Info("transfer: dropping provider", "peer", p.s.p, "err", ev.err)

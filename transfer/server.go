@@ -478,17 +478,10 @@ func (ss *srvStream) writeLoop() error {
 			return bw.Flush()
 		}
 		ss.rr = ss.runnable()
-		r := ss.active[ss.rr]
-		cancelled := r.cancelled
+		r := ss.active[ss.rr] // not cancelled: answerCancelled just ran
 		ss.mu.Unlock()
 
-		var msgs []Message
-		var done bool
-		if cancelled {
-			msgs, done = []Message{{Type: MsgDone, ID: r.m.ID, Status: StatusCancelled}}, true
-		} else {
-			msgs, done = r.step(ss.ctx, ss.s.src, &ss.buf)
-		}
+		msgs, done := r.step(ss.ctx, ss.s.src, &ss.buf)
 		for i := range msgs {
 			m := &msgs[i]
 			n := len(m.Data)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -482,5 +483,22 @@ func TestBlockGetterUndeliverable(t *testing.T) {
 	if !errors.Is(err, block.ErrNotFound) || !errors.Is(err, ErrNoProviders) ||
 		!strings.Contains(err.Error(), "no peer could deliver it") || strings.Count(err.Error(), absent.String()) != 1 {
 		t.Fatalf("Get of an absent block = %v", err)
+	}
+}
+
+// TestUndeliverableKinds: the last provider's timeout shows in the
+// message but must not make the error a deadline (the API classifies
+// deadlines before not-found, and cat would exit 1 instead of 4).
+func TestUndeliverableKinds(t *testing.T) {
+	c := testCID(t, "x")
+	err := error(undeliverable{c: c, last: fmt.Errorf("peer p: %w", context.DeadlineExceeded)})
+	if !errors.Is(err, block.ErrNotFound) || !errors.Is(err, ErrNoProviders) || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("classification of %v", err)
+	}
+	if !strings.Contains(err.Error(), "last failure: peer p") {
+		t.Fatalf("message %q lacks the last failure", err)
+	}
+	if msg := (undeliverable{c: c, last: block.NotFound(c)}).Error(); strings.Count(msg, "not found") != 1 {
+		t.Fatalf("message %q repeats not found", msg)
 	}
 }

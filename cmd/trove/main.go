@@ -59,7 +59,9 @@ func exitCode(err error) int {
 		// a directory without -r, two arguments with one base name.
 		errors.Is(err, node.ErrIsDir), errors.Is(err, node.ErrDuplicateName):
 		return exitUsage
-	case errors.Is(err, context.Canceled):
+	case errors.Is(err, context.Canceled), errors.Is(err, api.ErrStopping):
+		// A daemon that stops cancels what it was doing for us: that
+		// is an interruption too, though not ours.
 		return exitInterrupted
 	case errors.Is(err, node.ErrBadCID), errors.Is(err, api.ErrBadCID):
 		return exitBadCID
@@ -102,22 +104,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if ctx.Err() != nil && !errors.Is(err, context.Canceled) {
 			err = fmt.Errorf("%w: %w", context.Canceled, err)
 		}
-		var ae *api.Error
-		if ctx.Err() == nil && errors.Is(err, context.Canceled) && errors.As(err, &ae) {
-			// Nobody pressed Ctrl-C here: the daemon cancelled the
-			// request because it is stopping.
-			err = daemonStopped{err}
-		}
 		fmt.Fprintln(stderr, "Error:", message(err))
 	}
 	return exitCode(err)
 }
-
-// daemonStopped is a command the daemon cancelled as it shut down. It
-// still exits as interrupted.
-type daemonStopped struct{ error }
-
-func (d daemonStopped) Unwrap() error { return d.error }
 
 // forcedExist is an "exists" error from a get that already had --force,
 // so the usual hint to add --force would send the user in a circle.
@@ -133,7 +123,7 @@ func message(err error) string {
 	switch {
 	case errors.As(err, &po):
 		return fmt.Sprintf("interrupted while writing %s, which keeps what was written; run the same get with --force to finish it (fetched blocks are kept)", po.path)
-	case errors.As(err, new(daemonStopped)):
+	case errors.Is(err, api.ErrStopping):
 		return "the daemon stopped while this command ran (an unfinished add or import pins nothing; an unfinished get keeps what it fetched, so running it again once the daemon runs resumes)"
 	case errors.Is(err, context.Canceled):
 		return "interrupted (an unfinished add or import pins nothing; an unfinished get keeps what it fetched for Transfer.KeepPartial, so running it again resumes)"

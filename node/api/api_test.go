@@ -1156,7 +1156,7 @@ func TestShutdownGrace(t *testing.T) {
 	if err := <-quick; err != nil {
 		t.Errorf("quick request during shutdown: %v", err)
 	}
-	if err := <-long; err == nil {
-		t.Error("the long request reported success")
+	if err := <-long; !errors.Is(err, ErrStopping) {
+		t.Errorf("the long request ended with %v, want ErrStopping", err)
 	}
 }

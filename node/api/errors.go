@@ -24,6 +24,7 @@ const (
 	KindPermission  = "permission"
 	KindNoFile      = "no_file"
 	KindBadRequest  = "bad_request"
+	KindStopping    = "stopping"
 	KindCanceled    = "canceled"
 	KindDeadline    = "deadline"
 	KindCorrupt     = "corrupt"
@@ -40,6 +41,9 @@ var (
 	ErrBadCID     = errors.New("invalid CID")
 	ErrLocked     = errors.New("repo is locked by another process")
 	ErrBadRequest = errors.New("bad request")
+	// ErrStopping is why requests are cancelled when the daemon shuts
+	// down, so a client can tell that from its own cancellation.
+	ErrStopping = errors.New("the daemon is stopping")
 )
 
 // StatusClientClosed is the non-standard status (nginx's convention) for a
@@ -66,6 +70,7 @@ type Kinds struct {
 // Each call returns a new value the caller may extend with Register.
 func DefaultKinds() *Kinds {
 	k := &Kinds{}
+	k.Register(KindStopping, http.StatusServiceUnavailable, ErrStopping)
 	k.Register(KindCanceled, StatusClientClosed, context.Canceled)
 	k.Register(KindDeadline, http.StatusGatewayTimeout, context.DeadlineExceeded)
 	k.Register(KindNotFound, http.StatusNotFound, block.ErrNotFound)
@@ -137,6 +142,15 @@ func (e *Error) Unwrap() []error { return e.sentinels }
 type envelope struct {
 	Error string `json:"error"`
 	Kind  string `json:"kind"`
+}
+
+// requestEnvelope is envelope for a handler's error: a cancellation
+// caused by the server shutting down is reported as ErrStopping.
+func requestEnvelope(r *http.Request, err error) (envelope, int) {
+	if errors.Is(err, context.Canceled) && errors.Is(context.Cause(r.Context()), ErrStopping) && !errors.Is(err, ErrStopping) {
+		err = fmt.Errorf("%w: %w", ErrStopping, err)
+	}
+	return kindsFrom(r.Context()).envelope(err)
 }
 
 func (k *Kinds) envelope(err error) (envelope, int) {

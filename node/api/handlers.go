@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Wire conventions shared by server helpers and Client.
@@ -38,7 +39,7 @@ func writeEnvelope(w http.ResponseWriter, status int, env envelope) {
 // WriteError sends err as the JSON error envelope with the status of its
 // kind, using the registry of the server that received r.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
-	env, status := kindsFrom(r.Context()).envelope(err)
+	env, status := requestEnvelope(r, err)
 	writeEnvelope(w, status, env)
 }
 
@@ -137,21 +138,26 @@ func EventHandler[In, Out any](fn func(ctx context.Context, in In, body io.Reade
 			ew.Finish(nil, err)
 			return
 		}
-		DrainBody(r)
+		DrainBody(w, r)
 		ew.Finish(out, nil)
 	})
 }
 
 // DrainBody reads what is left of a request body that a handler has
 // finished with (a tar's end padding, the chunked terminator), up to
-// 1 MiB. A streaming response has sent its headers long before, so the
-// server cannot announce that it will close the connection; if it then
-// closed it over unread body bytes, the client could reuse the dead
-// connection for its next call and get "connection reset".
-func DrainBody(r *http.Request) {
-	if r.Body != nil {
-		io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
+// 1 MiB and for at most a second. A streaming response has sent its
+// headers long before, so the server cannot announce that it will close
+// the connection; if it then closed it over unread body bytes, the client
+// could reuse the dead connection for its next call and get "connection
+// reset".
+func DrainBody(w http.ResponseWriter, r *http.Request) {
+	if r.Body == nil {
+		return
 	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(time.Second))
+	io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
+	_ = rc.SetReadDeadline(time.Time{})
 }
 
 // streamBody returns the data body, or an empty reader when the body held
@@ -212,7 +218,7 @@ func (b *BodyWriter) Finish(err error) {
 		WriteError(b.w, b.r, err)
 		return
 	}
-	env, _ := kindsFrom(b.r.Context()).envelope(err)
+	env, _ := requestEnvelope(b.r, err)
 	js, _ := json.Marshal(env)
 	b.w.Header().Set(ErrorTrailer, string(js))
 }
@@ -298,7 +304,7 @@ func (e *EventWriter) Finish(result any, err error) {
 			WriteError(e.w, e.r, err)
 			return
 		}
-		env, _ := kindsFrom(e.r.Context()).envelope(err)
+		env, _ := requestEnvelope(e.r, err)
 		e.send(frame{Error: env.Error, Kind: env.Kind})
 		return
 	}

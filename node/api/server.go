@@ -91,7 +91,7 @@ type Server struct {
 	metrics *serverMetrics
 
 	baseCtx    context.Context
-	cancelBase context.CancelFunc
+	cancelBase func() // cancels every request with cause ErrStopping
 
 	mu        sync.Mutex
 	running   bool
@@ -139,7 +139,7 @@ func NewServer(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancelCause(context.Background())
 	s := &Server{
 		repo:       repo,
 		tcpAddr:    o.TCPAddr,
@@ -150,7 +150,7 @@ func NewServer(o Options) (*Server, error) {
 		mux:        http.NewServeMux(),
 		metrics:    m,
 		baseCtx:    ctx,
-		cancelBase: cancel,
+		cancelBase: func() { cancel(ErrStopping) },
 		serveErrs:  make(chan error, 2),
 		stopReq:    make(chan struct{}),
 	}
