@@ -1160,3 +1160,23 @@ func TestShutdownGrace(t *testing.T) {
 		t.Errorf("the long request ended with %v, want ErrStopping", err)
 	}
 }
+
+// TestShutdownUnusedConnection: a connection that never sent a request
+// (Go's client pools spare dials like that) must not hold a shutdown until
+// its timeout; http.Server waits for such a connection until it is 5 s old.
+func TestShutdownUnusedConnection(t *testing.T) {
+	s := startServer(t, Options{ShutdownTimeout: 3 * time.Second, ShutdownGrace: 200 * time.Millisecond}, nil)
+	c, err := net.Dial("unix", filepath.Join(s.repo, SocketName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	time.Sleep(50 * time.Millisecond) // let the server see it
+	start := time.Now()
+	if err := s.Close(); err != nil {
+		t.Fatalf("shutdown with an unused connection open: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("shutdown took %v", d)
+	}
+}

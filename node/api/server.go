@@ -93,6 +93,9 @@ type Server struct {
 	baseCtx    context.Context
 	cancelBase func() // cancels every request with cause ErrStopping
 
+	connMu sync.Mutex
+	conns  map[net.Conn]http.ConnState // see trackConn
+
 	mu        sync.Mutex
 	running   bool
 	closed    bool
@@ -151,6 +154,7 @@ func NewServer(o Options) (*Server, error) {
 		metrics:    m,
 		baseCtx:    ctx,
 		cancelBase: func() { cancel(ErrStopping) },
+		conns:      make(map[net.Conn]http.ConnState),
 		serveErrs:  make(chan error, 2),
 		stopReq:    make(chan struct{}),
 	}
@@ -252,6 +256,7 @@ func (s *Server) Start() (err error) {
 			// uploads and exports may legitimately take hours.
 			ReadHeaderTimeout: 10 * time.Second,
 			BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
+			ConnState:         s.trackConn,
 			ErrorLog:          errLog,
 		}
 		s.servers = append(s.servers, srv)
@@ -303,7 +308,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		servers := s.servers
 		s.closed = true
 		s.mu.Unlock()
-		graceOver := time.AfterFunc(s.grace, s.cancelBase)
+		graceOver := time.AfterFunc(s.grace, func() {
+			s.cancelBase()
+			s.closeUnused()
+		})
 		defer graceOver.Stop()
 		var g errgroup.Group
 		for _, srv := range servers {
@@ -327,6 +335,34 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.log.Info("API server stopped")
 	})
 	return s.closeErr
+}
+
+// trackConn keeps the state of every connection (http.Server's ConnState
+// hook) for closeUnused.
+func (s *Server) trackConn(c net.Conn, st http.ConnState) {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	switch st {
+	case http.StateClosed, http.StateHijacked:
+		delete(s.conns, c)
+	default:
+		s.conns[c] = st
+	}
+}
+
+// closeUnused closes connections that have never carried a request. Go's
+// http.Transport dials a spare connection when none is idle and pools it
+// unused if another frees up first; http.Server.Shutdown then waits for
+// such a connection until it is 5 s old, which made a daemon's stop run
+// into its timeout now and then.
+func (s *Server) closeUnused() {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	for c, st := range s.conns {
+		if st == http.StateNew {
+			c.Close()
+		}
+	}
 }
 
 // listenUnix binds the socket in a private temporary directory, fixes its
