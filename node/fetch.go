@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,9 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/trove-p2p/trove/block"
 	"github.com/trove-p2p/trove/blockstore"
 	"github.com/trove-p2p/trove/node/api"
 	"github.com/trove-p2p/trove/node/repo"
@@ -179,11 +176,6 @@ func (n *Node) Fetch(ctx context.Context, a FetchArgs, fn func(FetchProgress)) (
 			}
 			x.abandon(c, keep)
 		}
-		if me := (*transfer.MissingError)(nil); errors.As(err, &me) {
-			err = fetchMissing{root: c, missing: me.Missing, last: me.Last}
-		} else if errors.Is(err, transfer.ErrNoProviders) {
-			err = fetchMissing{root: c}
-		}
 		return res, err
 	}
 	// The download is complete and verified; re-pin even if the caller
@@ -315,37 +307,4 @@ func (r *Remote) Transfers(ctx context.Context) (TransferStats, error) {
 	var out TransferStats
 	err := r.c.Call(ctx, http.MethodPost, PathTransfers, struct{}{}, &out)
 	return out, err
-}
-
-// fetchMissing is a download that ran out of providers, said once: the
-// transfer's own error named the root too, and wrapping both printed the
-// CID three times. It matches block.ErrNotFound (the CLI's exit code 4)
-// and transfer.ErrNoProviders.
-type fetchMissing struct {
-	root    cid.Cid
-	missing int64 // blocks of the level being fetched; 0 if unknown
-	last    error // why the last provider failed, if one did
-}
-
-func (e fetchMissing) Error() string {
-	var why []string
-	switch {
-	case e.missing == 1:
-		why = append(why, "1 block still missing")
-	case e.missing > 1:
-		why = append(why, fmt.Sprintf("%d blocks still missing", e.missing))
-	}
-	// A peer's plain "not found" is what the message says anyway.
-	if e.last != nil && !errors.Is(e.last, block.ErrNotFound) {
-		why = append(why, fmt.Sprintf("last failure: %v", e.last))
-	}
-	msg := fmt.Sprintf("fetch %s: no peer could deliver it", e.root)
-	if len(why) > 0 {
-		msg += " (" + strings.Join(why, "; ") + ")"
-	}
-	return msg + ": " + block.ErrNotFound.Error()
-}
-
-func (e fetchMissing) Is(target error) bool {
-	return target == block.ErrNotFound || target == transfer.ErrNoProviders
 }

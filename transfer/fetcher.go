@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,11 +41,15 @@ type ProviderFinder interface {
 // deliver the remaining blocks.
 var ErrNoProviders = errors.New("no providers left")
 
-// MissingError is how Fetch reports running out of providers: how many
-// blocks of the level it was fetching were still missing. It matches
-// ErrNoProviders.
+// MissingError is how a transfer reports running out of providers, for
+// a whole DAG (Fetch) or for the one block a reader asked for
+// (BlockGetter.Get). It matches block.ErrNotFound and ErrNoProviders and
+// nothing else: the last provider's error (a timeout, say) is in the
+// message only, or the API would report a missing block as a deadline.
 type MissingError struct {
-	Root    cid.Cid
+	Root cid.Cid // the DAG's root, or the block asked for
+	// Missing counts the blocks of the level being fetched that were still
+	// missing; 0 when not counted.
 	Missing int64
 	// Last is why the last provider to fail failed (a timeout, a reset
 	// stream, ...), or nil if none ever started; it says more than "no
@@ -53,18 +58,27 @@ type MissingError struct {
 }
 
 func (e *MissingError) Error() string {
-	blocks := "blocks"
-	if e.Missing == 1 {
-		blocks = "block"
+	var why []string
+	switch {
+	case e.Missing == 1:
+		why = append(why, "1 block still missing")
+	case e.Missing > 1:
+		why = append(why, fmt.Sprintf("%d blocks still missing", e.Missing))
 	}
-	msg := fmt.Sprintf("transfer %s: %d %s missing: %v", e.Root, e.Missing, blocks, ErrNoProviders)
-	if e.Last != nil {
-		msg += fmt.Sprintf(" (last failure: %v)", e.Last)
+	// A peer's plain "not found" is what the message says anyway.
+	if e.Last != nil && !errors.Is(e.Last, block.ErrNotFound) {
+		why = append(why, fmt.Sprintf("last failure: %v", e.Last))
 	}
-	return msg
+	msg := fmt.Sprintf("fetch %s: no peer could deliver it", e.Root)
+	if len(why) > 0 {
+		msg += " (" + strings.Join(why, "; ") + ")"
+	}
+	return msg + ": " + block.ErrNotFound.Error()
 }
 
-func (e *MissingError) Unwrap() error { return ErrNoProviders }
+func (e *MissingError) Is(target error) bool {
+	return target == block.ErrNotFound || target == ErrNoProviders
+}
 
 // FetchOptions tunes a Fetcher. The zero value works, with the defaults
 // noted on each field.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -123,7 +122,7 @@ func (g *BlockGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 				if more {
 					continue
 				}
-				return nil, undeliverable{c: c, last: last}
+				return nil, &MissingError{Root: c, Last: last}
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}
@@ -186,27 +185,4 @@ func (t *transfer) getOne(ctx context.Context, s *session, c cid.Cid) ([]byte, e
 			}
 		}
 	}
-}
-
-// undeliverable is a block that no provider of the transfer could send,
-// in the words a failed Fetch uses (node words that one the same way). It
-// matches block.ErrNotFound and ErrNoProviders and nothing else: the last
-// provider's error (a timeout, say) is in the message only, or the API
-// would report a missing block as a deadline.
-type undeliverable struct {
-	c    cid.Cid
-	last error
-}
-
-func (u undeliverable) Error() string {
-	msg := fmt.Sprintf("block %s: no peer could deliver it", u.c)
-	// A peer's plain "not found" is what the words already say.
-	if u.last != nil && !errors.Is(u.last, block.ErrNotFound) {
-		msg += fmt.Sprintf(" (last failure: %v)", u.last)
-	}
-	return msg + ": " + block.ErrNotFound.Error()
-}
-
-func (u undeliverable) Is(target error) bool {
-	return target == block.ErrNotFound || target == ErrNoProviders
 }

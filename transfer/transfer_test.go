@@ -491,14 +491,14 @@ func TestBlockGetterUndeliverable(t *testing.T) {
 // deadlines before not-found, and cat would exit 1 instead of 4).
 func TestUndeliverableKinds(t *testing.T) {
 	c := testCID(t, "x")
-	err := error(undeliverable{c: c, last: fmt.Errorf("peer p: %w", context.DeadlineExceeded)})
+	err := error(&MissingError{Root: c, Last: fmt.Errorf("peer p: %w", context.DeadlineExceeded)})
 	if !errors.Is(err, block.ErrNotFound) || !errors.Is(err, ErrNoProviders) || errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("classification of %v", err)
 	}
 	if !strings.Contains(err.Error(), "last failure: peer p") {
 		t.Fatalf("message %q lacks the last failure", err)
 	}
-	if msg := (undeliverable{c: c, last: block.NotFound(c)}).Error(); strings.Count(msg, "not found") != 1 {
+	if msg := (&MissingError{Root: c, Last: block.NotFound(c)}).Error(); strings.Count(msg, "not found") != 1 {
 		t.Fatalf("message %q repeats not found", msg)
 	}
 }
