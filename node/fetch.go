@@ -123,14 +123,10 @@ func (n *Node) Fetch(ctx context.Context, a FetchArgs, fn func(FetchProgress)) (
 	if err != nil {
 		return FetchResult{}, err
 	}
-	if noDHT {
-		ctx = context.WithValue(ctx, noDHTKey{}, true)
-	}
-	ctx = context.WithValue(ctx, hintsKey{}, hints)
 	sess := n.store.Session()
 	defer sess.End()
-	ctx = withSession(ctx, sess)
-	c, err := n.Resolve(ctx, path)
+	src := n.Content(Source{Peers: hints, NoDHT: noDHT, Session: sess})
+	c, err := src.Resolve(ctx, path)
 	if err != nil {
 		return FetchResult{}, err
 	}
@@ -144,7 +140,7 @@ func (n *Node) Fetch(ctx context.Context, a FetchArgs, fn func(FetchProgress)) (
 	x.begin(c)
 	ch, unsub := x.subscribe(c)
 	done := make(chan error, 1)
-	go func() { done <- x.fetcher.Fetch(ctx, c, hints...) }()
+	go func() { done <- x.fetcher.FetchWant(ctx, src.want(c, sess)) }()
 	var last transfer.Progress
 	for err == nil {
 		select {

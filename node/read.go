@@ -16,13 +16,12 @@ import (
 // Cat writes the content of the file at path to w and returns the bytes
 // written. Reads go through the node's getter, so --verify applies.
 func (n *Node) Cat(ctx context.Context, path string, w io.Writer) (int64, error) {
-	c, err := n.Resolve(ctx, path)
+	src := n.Content(Source{})
+	c, err := src.Resolve(ctx, path)
 	if err != nil {
 		return 0, err
 	}
-	g, done := n.streaming(ctx, c)
-	defer done()
-	f, err := unixfs.NewFile(ctx, g, c)
+	f, err := src.Open(ctx, c, OpenOptions{Whole: true})
 	if err != nil {
 		return 0, opError("cat", path, c, err)
 	}
@@ -56,11 +55,12 @@ type LsEntry struct {
 // Ls lists the directory at path in name order. Each child's root block
 // is read to report its type and size, as Kubo does.
 func (n *Node) Ls(ctx context.Context, path string) ([]LsEntry, error) {
-	c, err := n.Resolve(ctx, path)
+	src := n.Content(Source{})
+	c, err := src.Resolve(ctx, path)
 	if err != nil {
 		return nil, err
 	}
-	g := n.blockwise()
+	g := src.Getter()
 	ents, err := unixfs.ReadDir(ctx, g, c)
 	if errors.Is(err, unixfs.ErrNotDir) {
 		// unixfs names the block layout ("is a raw"); users think in

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/trove-p2p/trove/block"
 	"github.com/trove-p2p/trove/blockstore"
 	"github.com/trove-p2p/trove/node/p2p"
 	"github.com/trove-p2p/trove/node/repo"
@@ -135,7 +133,7 @@ func (d *Daemon) startTransfer(o TransferOptions) error {
 	x.server = transfer.NewServer(d.net.Host(), n.store, transfer.ServerOptions{
 		GlobalRate: lim.MaxUpload, PeerRate: lim.MaxUploadPerPeer, Logger: x.log,
 	})
-	x.fetcher = transfer.NewFetcher(d.net.Host(), sessionStore{n.store}, transfer.FetchOptions{
+	x.fetcher = transfer.NewFetcher(d.net.Host(), n.store, transfer.FetchOptions{
 		Finder:       dhtFinder{d.net},
 		DownloadRate: lim.MaxDownload,
 		OnProgress:   x.progress,
@@ -303,47 +301,28 @@ func (x *transferState) sweepPartial(ctx context.Context) error {
 	return nil
 }
 
-// sessionStore is the Fetcher's store: blocks a download writes go through
-// that download's blockstore Session (carried in the context), so a gc
-// running mid-download keeps them even before the partial pin reaches
-// them. Writes without a session (none today) go straight to the store.
-type sessionStore struct{ *blockstore.Store }
-
-type sessionKey struct{}
-
-func withSession(ctx context.Context, s *blockstore.Session) context.Context {
-	return context.WithValue(ctx, sessionKey{}, s)
+// sessionStore is a transfer's store: reads from the repo's store, writes
+// through one blockstore Session, so a gc running mid-download keeps what
+// arrived even before a pin reaches it.
+type sessionStore struct {
+	*blockstore.Store
+	sess *blockstore.Session
 }
 
 func (s sessionStore) Put(ctx context.Context, c cid.Cid, data []byte) error {
-	if ss, ok := ctx.Value(sessionKey{}).(*blockstore.Session); ok {
-		return ss.Put(ctx, c, data)
-	}
-	return s.Store.Put(ctx, c, data)
+	return s.sess.Put(ctx, c, data)
 }
 
 // PutAsync lets the Fetcher keep verifying while Badger writes; see
 // blockstore.Session.PutAsync.
 func (s sessionStore) PutAsync(ctx context.Context, c cid.Cid, data []byte, done func(error)) {
-	if ss, ok := ctx.Value(sessionKey{}).(*blockstore.Session); ok {
-		ss.PutAsync(ctx, c, data, done)
-		return
-	}
-	s.Store.PutAsync(ctx, c, data, done)
+	s.sess.PutAsync(ctx, c, data, done)
 }
 
-// dhtFinder is the DHT as the Fetcher's provider source, except for
-// transfers whose context says the user gave the providers (a ticket).
+// dhtFinder is the DHT as the Fetcher's provider source.
 type dhtFinder struct{ net *p2p.Node }
 
-type noDHTKey struct{}
-
 func (f dhtFinder) FindProviders(ctx context.Context, c cid.Cid, max int) <-chan peer.AddrInfo {
-	if ctx.Value(noDHTKey{}) != nil {
-		ch := make(chan peer.AddrInfo)
-		close(ch)
-		return ch
-	}
 	ctx, cancel := context.WithTimeout(ctx, dhtLookupTimeout)
 	in := f.net.FindProviders(ctx, c, max)
 	out := make(chan peer.AddrInfo)
@@ -359,94 +338,6 @@ func (f dhtFinder) FindProviders(ctx context.Context, c cid.Cid, max int) <-chan
 		}
 	}()
 	return out
-}
-
-type hintsKey struct{}
-
-func hintsFrom(ctx context.Context) []peer.AddrInfo {
-	h, _ := ctx.Value(hintsKey{}).([]peer.AddrInfo)
-	return h
-}
-
-// blockwise returns the read path for resolving and listing: local blocks
-// as they are, a missing one fetched alone from the swarm. Each miss costs
-// a provider discovery, which is fine for the handful of blocks a path or a
-// listing touches; whole files go through streaming instead.
-func (n *Node) blockwise() block.Getter {
-	if n.xfer == nil {
-		return n.get
-	}
-	return swarmGetter{n}
-}
-
-type swarmGetter struct{ n *Node }
-
-func (g swarmGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
-	data, err := g.n.get.Get(ctx, c)
-	if !errors.Is(err, block.ErrNotFound) {
-		return data, err
-	}
-	bg := g.n.xfer.fetcher.Getter(ctx, c, hintsFrom(ctx)...)
-	defer bg.Close()
-	data, err = bg.Get(ctx, c)
-	if err != nil && !errors.Is(err, block.ErrNotFound) && ctx.Err() == nil {
-		// Callers (and exit codes) care that the block could not be had.
-		err = fmt.Errorf("%w: %w", block.NotFound(c), err)
-	}
-	return data, err
-}
-
-// streaming returns the read path for a file's content: local blocks
-// as they are, and at the first missing one a transfer of the whole DAG
-// under root starts in the background while the missing block is fetched
-// on demand, so the reader proceeds while the rest downloads. Call done
-// when finished reading.
-func (n *Node) streaming(ctx context.Context, root cid.Cid) (g block.Getter, done func()) {
-	if n.xfer == nil {
-		return n.get, func() {}
-	}
-	s := &lazyGetter{n: n, root: root, ctx: ctx}
-	return s, s.close
-}
-
-type lazyGetter struct {
-	n    *Node
-	root cid.Cid
-	ctx  context.Context
-
-	mu   sync.Mutex
-	bg   *transfer.BlockGetter
-	sess *blockstore.Session
-}
-
-func (l *lazyGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
-	data, err := l.n.get.Get(ctx, c)
-	if !errors.Is(err, block.ErrNotFound) {
-		return data, err
-	}
-	l.mu.Lock()
-	if l.bg == nil {
-		// Blocks read this way are a cache, as in Kubo: the session
-		// keeps them through a gc while the read runs, nothing pins them.
-		l.sess = l.n.store.Session()
-		l.bg = l.n.xfer.fetcher.Getter(withSession(l.ctx, l.sess), l.root, hintsFrom(l.ctx)...)
-	}
-	bg := l.bg
-	l.mu.Unlock()
-	data, err = bg.Get(withSession(ctx, l.sess), c)
-	if err != nil && !errors.Is(err, block.ErrNotFound) && ctx.Err() == nil {
-		err = fmt.Errorf("%w: %w", block.NotFound(c), err)
-	}
-	return data, err
-}
-
-func (l *lazyGetter) close() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.bg != nil {
-		l.bg.Close()
-		l.sess.End()
-	}
 }
 
 // partialName labels a partial pin with when its download started.

@@ -336,15 +336,43 @@ func has(ctx context.Context, s *session, c cid.Cid) (bool, error) {
 // connected peers and the Finder as providers. Blocks already stored are
 // not fetched again, so calling Fetch after an interruption resumes.
 func (f *Fetcher) Fetch(ctx context.Context, root cid.Cid, hints ...peer.AddrInfo) error {
-	t := f.start(ctx, root, hints)
+	return f.FetchWant(ctx, Want{Root: root, Hints: hints})
+}
+
+// Want names what one transfer fetches, where it may look for providers and
+// where it stores what arrives. Everything a caller decides per transfer
+// travels here, never in the context. The zero value of each field but
+// Root means the Fetcher's default.
+type Want struct {
+	Root cid.Cid
+	// Hints are providers to ask first (a ticket's, --peer flags).
+	Hints []peer.AddrInfo
+	// NoDHT keeps the transfer to Hints and already connected peers: a
+	// ticket names its providers, and asking the DHT would leak what the
+	// user fetches to strangers.
+	NoDHT bool
+	// Store receives this transfer's blocks instead of the Fetcher's
+	// store, e.g. a blockstore session that keeps them through a gc.
+	// Reads (resume, inner nodes) go through it too.
+	Store Store
+}
+
+// FetchWant is Fetch with per-transfer choices.
+func (f *Fetcher) FetchWant(ctx context.Context, w Want) error {
+	t := f.start(ctx, w)
 	defer t.stop()
 	return t.finish(t.fetchDAG())
 }
 
-func (f *Fetcher) start(ctx context.Context, root cid.Cid, hints []peer.AddrInfo) *transfer {
+func (f *Fetcher) start(ctx context.Context, w Want) *transfer {
 	ctx, cancel := context.WithCancel(ctx)
+	store := w.Store
+	if store == nil {
+		store = f.store
+	}
+	root, hints := w.Root, w.Hints
 	t := &transfer{
-		f: f, root: root, ctx: ctx, cancel: cancel,
+		f: f, root: root, ctx: ctx, cancel: cancel, store: store, noDHT: w.NoDHT,
 		newPeer:   make(chan *tpeer, 64),
 		urgent:    make(chan cid.Cid, 16),
 		started:   time.Now(),
@@ -393,6 +421,8 @@ type transfer struct {
 	root   cid.Cid
 	ctx    context.Context
 	cancel context.CancelFunc
+	store  Store // where this transfer's blocks go (Want.Store)
+	noDHT  bool
 
 	newPeer      chan *tpeer
 	reconnecting atomic.Int32 // reconnect goroutines that may still offer a peer
@@ -509,7 +539,7 @@ func (t *transfer) discover(hints []peer.AddrInfo) {
 	for _, ai := range hints {
 		try(ai)
 	}
-	if t.f.opts.Finder != nil {
+	if t.f.opts.Finder != nil && !t.noDHT {
 		for ai := range t.f.opts.Finder.FindProviders(t.ctx, t.root, t.f.opts.MaxProviders) {
 			try(ai)
 		}
@@ -544,7 +574,7 @@ func (t *transfer) fetchDAG() error {
 			if b.c.Type() != block.CodecDagPB {
 				continue
 			}
-			data, err := t.f.store.Get(t.ctx, b.c)
+			data, err := t.store.Get(t.ctx, b.c)
 			if err != nil {
 				return err
 			}

@@ -34,9 +34,30 @@ var _ block.Getter = (*BlockGetter)(nil)
 // Getter starts fetching root in the background and returns a Getter for
 // its blocks. Close (or cancelling ctx) stops the background fetch.
 func (f *Fetcher) Getter(ctx context.Context, root cid.Cid, hints ...peer.AddrInfo) *BlockGetter {
-	g := &BlockGetter{t: f.start(ctx, root, hints), done: make(chan struct{})}
+	return f.GetterWant(ctx, Want{Root: root, Hints: hints})
+}
+
+// GetterWant is Getter with per-transfer choices.
+func (f *Fetcher) GetterWant(ctx context.Context, w Want) *BlockGetter {
+	g := &BlockGetter{t: f.start(ctx, w), done: make(chan struct{})}
 	go func() {
 		g.err = g.t.finish(g.t.fetchDAG())
+		close(g.done)
+	}()
+	return g
+}
+
+// OnDemand returns a Getter that fetches only the blocks asked for, from
+// the providers of w.Root, with no background download. Random access (an
+// HTTP range, a FUSE read at an offset) must not pull a whole large file
+// to read a few blocks of it; a reader that wants read-ahead asks for the
+// next blocks itself (unixfs.File does). Providers are looked up once, for
+// the root, and reused for every block. Close releases them.
+func (f *Fetcher) OnDemand(ctx context.Context, w Want) *BlockGetter {
+	g := &BlockGetter{t: f.start(ctx, w), done: make(chan struct{})}
+	go func() {
+		<-g.t.ctx.Done()
+		g.err = g.t.finish(nil)
 		close(g.done)
 	}()
 	return g
@@ -62,7 +83,7 @@ func (g *BlockGetter) Close() error {
 // is not stored yet.
 func (g *BlockGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 	t := g.t
-	data, err := t.f.store.Get(ctx, c)
+	data, err := t.store.Get(ctx, c)
 	if err == nil || !errors.Is(err, block.ErrNotFound) {
 		return data, err
 	}
@@ -102,7 +123,7 @@ func (g *BlockGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}
-			if data, err := t.f.store.Get(ctx, c); err == nil {
+			if data, err := t.store.Get(ctx, c); err == nil {
 				return data, nil
 			}
 			clear(busy)
@@ -177,7 +198,7 @@ func (t *transfer) getOne(ctx context.Context, s *session, c cid.Cid) ([]byte, e
 			case MsgBlock:
 				s.consumed(len(m.Data))
 				t.bytes.Add(int64(len(m.Data)))
-				if err := t.f.store.Put(ctx, c, m.Data); err != nil {
+				if err := t.store.Put(ctx, c, m.Data); err != nil {
 					return nil, err
 				}
 				// The store may keep m.Data; the caller owns what Get returns.

@@ -92,7 +92,7 @@ func (t *transfer) presentSize(ctx context.Context, l *list, i int) int64 {
 	if l.refs[i].size > 0 {
 		return l.refs[i].size
 	}
-	if sz, ok := t.f.store.(sizer); ok {
+	if sz, ok := t.store.(sizer); ok {
 		if n, err := sz.Size(ctx, l.refs[i].c); err == nil {
 			return int64(n)
 		}
@@ -129,7 +129,7 @@ func (t *transfer) fetchList(refs []blockRef) error {
 	var cur *span
 	var curBytes int64
 	for i, r := range l.refs {
-		ok, err := t.f.store.Has(ctx, r.c)
+		ok, err := t.store.Has(ctx, r.c)
 		if err != nil {
 			return err
 		}
@@ -453,7 +453,7 @@ func (t *transfer) want(ctx context.Context, l *list, r *run, cids []cid.Cid, ev
 			writes.Done()
 		}
 	}
-	aput, async := t.f.store.(asyncPutter)
+	aput, async := t.store.(asyncPutter)
 	timeout := t.f.opts.RequestTimeout
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
@@ -509,7 +509,7 @@ func (t *transfer) want(ctx context.Context, l *list, r *run, cids []cid.Cid, ev
 				case async:
 					aput.PutAsync(ctx, m.CID, m.Data, done)
 				default:
-					done(t.f.store.Put(ctx, m.CID, m.Data))
+					done(t.store.Put(ctx, m.CID, m.Data))
 				}
 				select {
 				case events <- event{r: r, i: i, n: n}:

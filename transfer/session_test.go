@@ -43,7 +43,7 @@ func TestSessionCreditSurvivesAbandonedRequests(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 		sess.cancel(call)
 	}
-	tr := &transfer{f: f}
+	tr := &transfer{f: f, store: f.store}
 	ctx2, cancel2 := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel2()
 	for _, c := range []cid.Cid{leaves[3], leaves[7]} {
