@@ -21,7 +21,9 @@ type dagFrame struct {
 }
 
 // dagWalk yields the blocks under a root in depth-first, left-to-right
-// order, honouring the request's leaf or byte range.
+// order, honouring the request's leaf or byte range. It reads only through
+// a block.Getter and knows nothing of streams or credit, so its order and
+// its limits are tested over an in-memory store (dagwalk_test.go).
 type dagWalk struct {
 	m      Message
 	start  bool
@@ -31,7 +33,7 @@ type dagWalk struct {
 
 // next returns the next block to send (data nil = missing leaf), or done
 // with a final status.
-func (w *dagWalk) next(ctx context.Context, src Source) (cid.Cid, []byte, Status, bool) {
+func (w *dagWalk) next(ctx context.Context, src block.Getter) (cid.Cid, []byte, Status, bool) {
 	if !w.start {
 		w.start = true
 		root := w.m.CID
