@@ -114,39 +114,27 @@ func (l *list) size(i int) int64 {
 func (t *transfer) fetchList(refs []blockRef) error {
 	ctx, cancelAll := context.WithCancel(t.ctx)
 	defer cancelAll()
-	l := &list{index: make(map[string]int, len(refs))}
-	for _, r := range refs {
-		k := string(r.c.Hash())
-		if _, dup := l.index[k]; dup {
-			continue // identical blocks (a file of zeros) are fetched once
-		}
-		l.index[k] = len(l.refs)
-		l.refs = append(l.refs, r)
-	}
-	l.state = make([]atomic.Bool, len(l.refs))
+	l := newList(refs)
 	// Resume: whatever the store has is never asked for.
-	var spans []*span
-	var cur *span
-	var curBytes int64
+	present := make([]bool, len(l.refs))
+	sizes := make([]int64, len(l.refs))
 	for i, r := range l.refs {
+		sizes[i] = l.size(i)
 		ok, err := t.store.Has(ctx, r.c)
 		if err != nil {
 			return err
 		}
 		if ok {
+			present[i] = true
 			l.state[i].Store(true)
 			t.have.Add(t.presentSize(ctx, l, i))
-			cur = nil
 			continue
 		}
 		l.left.Add(1)
-		if cur == nil || curBytes+l.size(i) > t.f.opts.SpanBytes {
-			cur = &span{holders: map[*run]struct{}{}}
-			spans = append(spans, cur)
-			curBytes = 0
-		}
-		cur.idx = append(cur.idx, i)
-		curBytes += l.size(i)
+	}
+	var spans []*span
+	for _, idx := range planSpans(sizes, present, t.f.opts.SpanBytes) {
+		spans = append(spans, &span{idx: idx, holders: map[*run]struct{}{}})
 	}
 	if l.left.Load() == 0 {
 		return nil
@@ -276,6 +264,53 @@ func (t *transfer) fetchList(refs []blockRef) error {
 			}
 		}
 	}
+}
+
+// newList indexes refs by multihash. Identical blocks (a file of zeros)
+// are listed, and so fetched, once.
+func newList(refs []blockRef) *list {
+	l := &list{index: make(map[string]int, len(refs))}
+	for _, r := range refs {
+		k := string(r.c.Hash())
+		if _, dup := l.index[k]; dup {
+			continue
+		}
+		l.index[k] = len(l.refs)
+		l.refs = append(l.refs, r)
+	}
+	l.state = make([]atomic.Bool, len(l.refs))
+	return l
+}
+
+// planSpans groups the blocks not present into spans, the units the
+// scheduler assigns: runs of consecutive missing blocks of at most
+// maxBytes together (a larger block gets a span of its own). A present
+// block ends a span, so a resumed download never asks for what the store
+// has, and the blocks of a span stay in DAG order, which is the order the
+// server reads them in.
+func planSpans(sizes []int64, present []bool, maxBytes int64) [][]int {
+	var spans [][]int
+	var cur []int
+	var curBytes int64
+	flush := func() {
+		if cur != nil {
+			spans = append(spans, cur)
+		}
+		cur, curBytes = nil, 0
+	}
+	for i, size := range sizes {
+		if present[i] {
+			flush()
+			continue
+		}
+		if cur != nil && curBytes+size > maxBytes {
+			flush()
+		}
+		cur = append(cur, i)
+		curBytes += size
+	}
+	flush()
+	return spans
 }
 
 func spanLeft(l *list, sp *span) int {
