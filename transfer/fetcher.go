@@ -119,13 +119,17 @@ type FetchOptions struct {
 	OnProgress func(Progress)
 	// ProgressInterval defaults to 250ms.
 	ProgressInterval time.Duration
-	// Logger defaults to slog.Default().
+	// Logger receives transfer errors and bans. Nil discards them, as
+	// everywhere in trove: a library does not write to the process's
+	// default logger unasked.
 	Logger *slog.Logger
 	// Registerer, if set, receives the Fetcher's metrics.
 	Registerer prometheus.Registerer
 }
 
-func (o *FetchOptions) fill() {
+// withDefaults returns o with every zero field set to its documented
+// default, the way all options types here and in unixfs apply defaults.
+func (o FetchOptions) withDefaults() FetchOptions {
 	if o.MaxProviders <= 0 {
 		o.MaxProviders = 16
 	}
@@ -151,8 +155,9 @@ func (o *FetchOptions) fill() {
 		o.ProgressInterval = 250 * time.Millisecond
 	}
 	if o.Logger == nil {
-		o.Logger = slog.Default()
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	return o
 }
 
 // Progress is a snapshot of one transfer.
@@ -193,7 +198,7 @@ type Fetcher struct {
 
 // NewFetcher returns a Fetcher that stores into store.
 func NewFetcher(h host.Host, store Store, opts FetchOptions) *Fetcher {
-	opts.fill()
+	opts = opts.withDefaults()
 	f := &Fetcher{
 		h: h, store: store, opts: opts, log: opts.Logger,
 		down: rate.NewLimiter(limitOf(opts.DownloadRate), burstOf(opts.DownloadRate)),

@@ -38,11 +38,13 @@ type ServerOptions struct {
 	// IdleTimeout closes a stream on which the peer sent nothing for
 	// this long. Zero means 2 minutes.
 	IdleTimeout time.Duration
-	// Logger receives protocol errors. Nil means slog.Default().
+	// Logger receives protocol errors. Nil discards them.
 	Logger *slog.Logger
 }
 
-func (o *ServerOptions) fill() {
+// withDefaults returns o with every zero field set to its documented
+// default, the way all options types here and in unixfs apply defaults.
+func (o ServerOptions) withDefaults() ServerOptions {
 	if o.MaxRequests <= 0 {
 		o.MaxRequests = 64
 	}
@@ -56,8 +58,9 @@ func (o *ServerOptions) fill() {
 		o.IdleTimeout = 2 * time.Minute
 	}
 	if o.Logger == nil {
-		o.Logger = slog.Default()
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	return o
 }
 
 // Server answers /trove/transfer/1.0.0 streams from a Source.
@@ -89,7 +92,7 @@ type servedPeer struct {
 
 // NewServer registers the protocol handler on h. Close unregisters it.
 func NewServer(h host.Host, src Source, opts ServerOptions) *Server {
-	opts.fill()
+	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		h: h, src: src, opts: opts, log: opts.Logger,

@@ -74,6 +74,16 @@ type ClientOptions struct {
 	DialTimeout time.Duration
 }
 
+func (o ClientOptions) withDefaults() ClientOptions {
+	if o.Kinds == nil {
+		o.Kinds = DefaultKinds()
+	}
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = 2 * time.Second
+	}
+	return o
+}
+
 // Client talks to a daemon's API. It is safe for concurrent use.
 type Client struct {
 	addr  Addr
@@ -91,12 +101,7 @@ func Dial(repoPath string) (*Client, error) { return DialWith(repoPath, ClientOp
 // with the repo's token when the socket is unusable for another reason than
 // a dead daemon (e.g. path too long, no permission).
 func DialWith(repoPath string, o ClientOptions) (*Client, error) {
-	if o.Kinds == nil {
-		o.Kinds = DefaultKinds()
-	}
-	if o.DialTimeout <= 0 {
-		o.DialTimeout = 2 * time.Second
-	}
+	o = o.withDefaults()
 	data, err := os.ReadFile(filepath.Join(repoPath, APIFileName))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNoDaemon
@@ -144,12 +149,7 @@ func isDead(err error) bool {
 // NewTCPClient connects to a daemon's TCP listener directly, for a CLI given
 // an explicit --api address and token.
 func NewTCPClient(hostport, token string, o ClientOptions) *Client {
-	if o.Kinds == nil {
-		o.Kinds = DefaultKinds()
-	}
-	if o.DialTimeout <= 0 {
-		o.DialTimeout = 2 * time.Second
-	}
+	o = o.withDefaults()
 	return newClient(Addr{"tcp", hostport}, token, o)
 }
 

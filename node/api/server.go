@@ -77,6 +77,27 @@ type Options struct {
 	ShutdownGrace time.Duration
 }
 
+// withDefaults returns o with every zero field but RepoPath set to its
+// documented default.
+func (o Options) withDefaults() Options {
+	if o.Kinds == nil {
+		o.Kinds = DefaultKinds()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 10 * time.Second
+	}
+	if o.ShutdownGrace <= 0 {
+		o.ShutdownGrace = min(time.Second, o.ShutdownTimeout/2)
+	}
+	if o.Metrics == nil {
+		o.Metrics = prometheus.NewRegistry()
+	}
+	return o
+}
+
 // Server is the daemon's local API endpoint. Register handlers with Handle
 // before Start; the mux is shared by the unix and TCP listeners, which only
 // differ in their authentication.
@@ -123,21 +144,7 @@ func NewServer(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api: repo path: %w", err)
 	}
-	if o.Kinds == nil {
-		o.Kinds = DefaultKinds()
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.ShutdownTimeout <= 0 {
-		o.ShutdownTimeout = 10 * time.Second
-	}
-	if o.ShutdownGrace <= 0 {
-		o.ShutdownGrace = min(time.Second, o.ShutdownTimeout/2)
-	}
-	if o.Metrics == nil {
-		o.Metrics = prometheus.NewRegistry()
-	}
+	o = o.withDefaults()
 	m, err := newServerMetrics(o.Metrics)
 	if err != nil {
 		return nil, err
