@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/trove-p2p/trove/node"
 	"github.com/trove-p2p/trove/node/repo"
@@ -84,15 +83,6 @@ func TestTransferCommandsOffline(t *testing.T) {
 	if _, errs, code := trove(t, r, nil, "get", "trove://notaticket"); code != exitBadCID {
 		t.Errorf("bad ticket: exit %d %q", code, errs)
 	}
-}
-
-func mustParseCID(t *testing.T, s string) cid.Cid {
-	t.Helper()
-	c, err := node.ParseCID(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 func TestTransferBar(t *testing.T) {

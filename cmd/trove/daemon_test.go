@@ -1,32 +1,13 @@
 package main
 
 import (
-	"context"
-	"hash/crc32"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/trove-p2p/trove/node"
 )
-
-// startInProcessDaemon runs the daemon a `trove daemon` would, in this
-// process, so CLI commands run with run() find it through <repo>/api.
-func startInProcessDaemon(t *testing.T, repo string) *node.Daemon {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	d, err := node.StartDaemon(ctx, repo, node.DaemonOptions{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d
-}
 
 // TestCLIThroughDaemonMatchesOffline runs the same command lines against
 // an offline repo and against a repo a daemon serves, and requires the
@@ -88,25 +69,6 @@ func TestCLIThroughDaemonMatchesOffline(t *testing.T) {
 	if _, _, code := trove(t, online, nil, "get", root, "-o", "on"); code != exitExists {
 		t.Errorf("get over existing output: exit %d, want %d", code, exitExists)
 	}
-}
-
-func listTree(t *testing.T, dir string) string {
-	t.Helper()
-	var b strings.Builder
-	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		b.WriteString(rel)
-		if fi.Mode().IsRegular() {
-			data, _ := os.ReadFile(p)
-			b.WriteString(" " + strconv.Itoa(len(data)) + " " + strconv.Itoa(int(crc32.ChecksumIEEE(data))))
-		}
-		b.WriteString("\n")
-		return nil
-	})
-	return b.String()
 }
 
 func TestNetworkCommands(t *testing.T) {

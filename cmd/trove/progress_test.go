@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/trove-p2p/trove/node"
 )
 
 func TestHumanBytes(t *testing.T) {
@@ -50,5 +53,34 @@ func TestNoProgressWhenNotTerminal(t *testing.T) {
 	_, errs, code := trove(t, t.TempDir(), strings.NewReader(strings.Repeat("x", 3<<20)), "add", "-")
 	if code != 0 || errs != "" {
 		t.Errorf("add wrote to a non-terminal stderr: exit %d, %q", code, errs)
+	}
+}
+
+// TestProgressBarRateFromFirstUpdate: get makes its copy-out bar before
+// the daemon downloads; a 10 s download then showed a 200 MiB copy at
+// 17 MiB/s instead of ~130. The rate counts from the first update.
+func TestProgressBarRateFromFirstUpdate(t *testing.T) {
+	var buf bytes.Buffer
+	clock := time.Unix(1000, 0)
+	p := newProgressBar(&buf)
+	p.now = func() time.Time { return clock }
+	clock = clock.Add(10 * time.Second) // the download, before any copy
+	p.update(1 << 20)
+	clock = clock.Add(time.Second)
+	p.update(101 << 20)
+	p.finish()
+	out := buf.String()
+	if last := out[strings.LastIndex(out, "\r"):]; !strings.Contains(last, "101.0 MiB  100.0 MiB/s") {
+		t.Errorf("rate not counted from the first update: %q", out)
+	}
+}
+
+// TestProgressETAOverflow: a stalled peer drove the rate toward 0 and the
+// ETA overflowed into -9223372036 s in get --json; unknown is 0.
+func TestProgressETAOverflow(t *testing.T) {
+	var buf bytes.Buffer
+	jsonProgress(&buf)(node.FetchProgress{Cid: "x", Have: 1, Total: 9, Rate: 0.01, ETA: -9223372036.854776})
+	if !strings.Contains(buf.String(), `"ETA":0,`) {
+		t.Errorf("overflowed ETA printed as %s", buf.String())
 	}
 }
