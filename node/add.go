@@ -100,7 +100,23 @@ const stdinName = "stdin"
 // never left with a pin over an incomplete DAG. Cancelling ctx stops the
 // import between reads; a Content reader blocked in the kernel (a pipe, a
 // terminal) is the caller's to unblock, since io.Reader has no context.
+//
+// On a daemon the pinned roots are then announced, and the add counted in
+// its metrics, whoever called: the CLI through the API or a front door in
+// the same process.
 func (n *Node) Add(ctx context.Context, entries iter.Seq2[Entry, error], o AddOptions) (AddResult, error) {
+	res, err := n.add(ctx, entries, o)
+	if err != nil {
+		return res, err
+	}
+	n.metrics.added(res)
+	if !o.OnlyHash && !o.NoPin {
+		n.announce(res.Roots)
+	}
+	return res, nil
+}
+
+func (n *Node) add(ctx context.Context, entries iter.Seq2[Entry, error], o AddOptions) (AddResult, error) {
 	params, err := n.addParams(o)
 	if err != nil {
 		return AddResult{}, err

@@ -128,10 +128,13 @@ func StartDaemon(ctx context.Context, repoPath string, o DaemonOptions) (_ *Daem
 	if err != nil {
 		return nil, err
 	}
-	Routes(d.api, n, d)
 	if err := d.startTransfer(o.Transfer); err != nil {
 		return nil, err
 	}
+	// From here the node's own operations announce and count, however
+	// they are called.
+	n.announcer, n.metrics = d, d.metrics
+	d.routes()
 	if err := d.api.Start(); err != nil {
 		return nil, err
 	}
@@ -263,11 +266,12 @@ func (d *Daemon) track(h http.Handler) http.Handler {
 // StopRequested is closed when a client asked the daemon to stop.
 func (d *Daemon) StopRequested() <-chan struct{} { return d.api.StopRequested() }
 
-// Provide announces c in the background. It is started before the add or
-// pin that triggers it returns, so by the time a user sees "added" the
-// announcement is under way; its outcome is only logged, because the data
-// is safely stored either way and the next reprovide round retries.
-func (d *Daemon) Provide(c cid.Cid) {
+// Announce announces c in the background: the daemon is its node's
+// Announcer. It is started before the add or pin that triggers it returns,
+// so by the time a user sees "added" the announcement is under way; its
+// outcome is only logged, because the data is safely stored either way and
+// the next reprovide round retries.
+func (d *Daemon) Announce(c cid.Cid) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.net == nil || d.closing {

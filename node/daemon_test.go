@@ -228,7 +228,7 @@ func TestDaemonTCPAPI(t *testing.T) {
 		{"good", map[string]string{"Authorization": "Bearer " + token}, http.StatusOK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest("POST", "http://"+tcp+PathPinLs, nil)
+			req, _ := http.NewRequest("POST", "http://"+tcp+epPinLs.Path, nil)
 			for k, v := range tc.header {
 				req.Header.Set(k, v)
 			}

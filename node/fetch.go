@@ -2,10 +2,7 @@ package node
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -17,13 +14,6 @@ import (
 	"github.com/trove-p2p/trove/transfer"
 )
 
-// API paths of the transfer operations.
-const (
-	PathFetch     = "/v0/transfer/fetch"
-	PathLimits    = "/v0/transfer/limits"
-	PathTransfers = "/v0/transfer/stats"
-)
-
 // FetchArgs ask the daemon to download a DAG into its repo.
 type FetchArgs struct {
 	// Path is "CID[/path]" or a "trove://" ticket, optionally followed
@@ -33,7 +23,7 @@ type FetchArgs struct {
 	Peers []string `json:"Peers,omitempty"`
 }
 
-// FetchProgress is the event PathFetch streams about four times a second,
+// FetchProgress is the event fetch streams about four times a second,
 // and one entry of `trove stats` transfers.
 type FetchProgress struct {
 	Cid      string  `json:"Cid"`
@@ -191,8 +181,8 @@ func (n *Node) Fetch(ctx context.Context, a FetchArgs, fn func(FetchProgress)) (
 		}
 	}
 	res.Pin = blockstore.PinRecursive.String()
-	if x.provide != nil {
-		x.provide(c)
+	if n.announcer != nil {
+		n.announcer.Announce(c)
 	}
 	return res, nil
 }
@@ -260,47 +250,4 @@ func (n *Node) SetLimits(a LimitsArgs) (Limits, error) {
 	// n.repo.Config is left alone: other requests read it unlocked.
 	x.SetLimits(l)
 	return l, nil
-}
-
-// transferRoutes registers the transfer operations.
-func transferRoutes(s handler, n *Node, d *Daemon) {
-	s.Handle("POST "+PathFetch, api.EventHandler(func(ctx context.Context, a FetchArgs, _ io.Reader, emit func(any) error) (FetchResult, error) {
-		return n.Fetch(ctx, a, func(p FetchProgress) { emit(p) })
-	}))
-	s.Handle("POST "+PathLimits, api.JSONHandler(func(ctx context.Context, a LimitsArgs) (Limits, error) {
-		return n.SetLimits(a)
-	}))
-	s.Handle("POST "+PathTransfers, api.JSONHandler(func(ctx context.Context, _ struct{}) (TransferStats, error) {
-		return n.Transfers()
-	}))
-}
-
-// Fetch downloads into the daemon's repo, streaming progress to fn.
-func (r *Remote) Fetch(ctx context.Context, a FetchArgs, fn func(FetchProgress)) (FetchResult, error) {
-	var out FetchResult
-	err := r.c.Events(ctx, api.Request{Path: PathFetch, Args: a}, func(ev json.RawMessage) error {
-		var p FetchProgress
-		if err := json.Unmarshal(ev, &p); err != nil {
-			return fmt.Errorf("fetch: bad event: %w", err)
-		}
-		if fn != nil {
-			fn(p)
-		}
-		return nil
-	}, &out)
-	return out, err
-}
-
-// SetLimits changes the daemon's bandwidth caps.
-func (r *Remote) SetLimits(ctx context.Context, a LimitsArgs) (Limits, error) {
-	var out Limits
-	err := r.c.Call(ctx, http.MethodPost, PathLimits, a, &out)
-	return out, err
-}
-
-// Transfers reports the daemon's live transfers.
-func (r *Remote) Transfers(ctx context.Context) (TransferStats, error) {
-	var out TransferStats
-	err := r.c.Call(ctx, http.MethodPost, PathTransfers, struct{}{}, &out)
-	return out, err
 }

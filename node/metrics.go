@@ -47,13 +47,26 @@ func newDaemonMetrics(reg prometheus.Registerer) (*daemonMetrics, error) {
 	return m, errors.Join(errs...)
 }
 
+// The recording methods do nothing on a nil *daemonMetrics, which is an
+// offline node's: it has no registry to report to.
+
 func (m *daemonMetrics) added(r AddResult) {
+	if m == nil {
+		return
+	}
 	m.addedEntries.Add(float64(len(r.Entries)))
 	var b uint64
 	for _, e := range r.Entries {
 		b += e.Size
 	}
 	m.addedBytes.Add(float64(b))
+}
+
+func (m *daemonMetrics) imported(r DagImportResult) {
+	if m == nil {
+		return
+	}
+	m.importBlocks.Add(float64(r.Blocks))
 }
 
 func (m *daemonMetrics) provided(err error) {

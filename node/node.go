@@ -52,8 +52,33 @@ type Node struct {
 	verify bool
 	log    *slog.Logger
 	// xfer is block exchange with peers; nil offline. Set once by the
-	// daemon before it serves, read-only afterwards.
+	// daemon before it serves, read-only afterwards, as are the two below.
 	xfer *transferState
+	// announcer announces what this node now serves in full; nil offline.
+	announcer Announcer
+	// metrics counts operations for the daemon's registry; nil offline.
+	metrics *daemonMetrics
+}
+
+// Announcer tells the network that this node serves a DAG in full. The
+// daemon is one (a background DHT provide); an offline node has none and
+// announces nothing.
+type Announcer interface {
+	Announce(c cid.Cid)
+}
+
+// announce announces each root (CID strings, as results carry them). It
+// is the node's policy, not the API's: an in-process caller announces
+// exactly as the CLI through the daemon does.
+func (n *Node) announce(roots []string) {
+	if n.announcer == nil {
+		return
+	}
+	for _, root := range roots {
+		if c, err := ParseCID(root); err == nil {
+			n.announcer.Announce(c)
+		}
+	}
 }
 
 // Open opens the repo at repoPath (creating it unless o.NoInit) and its

@@ -38,7 +38,19 @@ type PinAddOptions struct {
 // checks that every block of the DAG is present, because the store trusts
 // the caller and a pin over a hole would silently protect nothing; a
 // missing block fails with block.ErrNotFound and pins nothing.
+//
+// A recursive pin promises the whole DAG, so a daemon announces it; a
+// direct pin does not, since peers asking for its children would find
+// them missing.
 func (n *Node) PinAdd(ctx context.Context, path string, o PinAddOptions) (PinInfo, error) {
+	p, err := n.pinAdd(ctx, path, o)
+	if err == nil && !o.Direct {
+		n.announce([]string{p.Cid})
+	}
+	return p, err
+}
+
+func (n *Node) pinAdd(ctx context.Context, path string, o PinAddOptions) (PinInfo, error) {
 	c, err := n.Resolve(ctx, path)
 	if err != nil {
 		return PinInfo{}, err
@@ -252,8 +264,20 @@ var ErrIncomplete = errors.New("DAG incomplete")
 // durable and pins its roots recursively. The blocks are written in a
 // store session so a GC running meanwhile cannot sweep them before the pins
 // land; a root whose DAG is incomplete fails the import and stays
-// unpinned.
+// unpinned. On a daemon the pinned roots are announced.
 func (n *Node) DagImport(ctx context.Context, r io.Reader, o DagImportOptions) (DagImportResult, error) {
+	res, err := n.dagImport(ctx, r, o)
+	if err != nil {
+		return res, err
+	}
+	n.metrics.imported(res)
+	if !o.NoPin {
+		n.announce(res.Roots)
+	}
+	return res, nil
+}
+
+func (n *Node) dagImport(ctx context.Context, r io.Reader, o DagImportOptions) (DagImportResult, error) {
 	ses := n.store.Session()
 	defer ses.End()
 	batch := ses.NewBatch()

@@ -2,12 +2,10 @@ package node
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"iter"
-	"net/http"
 
 	"github.com/ipfs/go-cid"
 	"github.com/trove-p2p/trove/block"
@@ -43,19 +41,19 @@ func (r *Remote) Add(ctx context.Context, entries iter.Seq2[Entry, error], o Add
 		return AddResult{}, ferr
 	}
 	progress := o.Progress
-	req := api.Request{Path: PathAdd, Args: o}
 	var (
+		body    api.Body
 		walkErr error
 		done    = make(chan struct{})
 		pr      *io.PipeReader
 	)
 	if ok && first.Path == "" && first.Kind == EntryFile && first.Content != nil {
-		req.Body, req.ContentType = first.Content, api.ContentStream
+		body = api.Body{Reader: first.Content, ContentType: api.ContentStream}
 		close(done)
 	} else {
 		var pw *io.PipeWriter
 		pr, pw = io.Pipe()
-		req.Body, req.ContentType = pr, api.ContentTar
+		body = api.Body{Reader: pr, ContentType: api.ContentTar}
 		rest := func(yield func(Entry, error) bool) {
 			if !ok || !yield(first, nil) {
 				return
@@ -73,14 +71,12 @@ func (r *Remote) Add(ctx context.Context, entries iter.Seq2[Entry, error], o Add
 			pw.CloseWithError(walkErr)
 		}()
 	}
-	var res AddResult
-	err := r.c.Events(ctx, req, func(ev json.RawMessage) error {
-		var p AddProgress
-		if progress != nil && json.Unmarshal(ev, &p) == nil {
+	res, err := epAdd.Upload(ctx, r.c, o, body, func(p AddProgress) error {
+		if progress != nil {
 			progress(p.Bytes)
 		}
 		return nil
-	}, &res)
+	})
 	if pr != nil {
 		// Unblocks the tar writer if the daemon stopped reading early.
 		pr.CloseWithError(errUploadEnded)
@@ -107,36 +103,20 @@ func (r *Remote) Add(ctx context.Context, entries iter.Seq2[Entry, error], o Add
 // errUploadEnded stops a tar writer whose request is over.
 var errUploadEnded = errors.New("upload ended")
 
-// stream copies a download endpoint's body to w.
-func (r *Remote) stream(ctx context.Context, path string, args any, w io.Writer) (int64, error) {
-	body, err := r.c.Stream(ctx, api.Request{Path: path, Args: args})
-	if err != nil {
-		return 0, err
-	}
-	defer body.Close()
-	n, err := io.Copy(w, body)
-	if err != nil && ctx.Err() != nil {
-		err = fmt.Errorf("%w: %w", ctx.Err(), err)
-	}
-	return n, err
-}
-
 // Cat streams a file's content from the daemon.
 func (r *Remote) Cat(ctx context.Context, path string, w io.Writer) (int64, error) {
-	return r.stream(ctx, PathCat, PathArgs{Path: path}, w)
+	return epCat.Copy(ctx, r.c, PathArgs{Path: path}, w)
 }
 
 // Ls lists a directory.
 func (r *Remote) Ls(ctx context.Context, path string) ([]LsEntry, error) {
-	var out []LsEntry
-	err := r.c.Call(ctx, http.MethodPost, PathLs, PathArgs{Path: path}, &out)
-	return out, err
+	return epLs.Call(ctx, r.c, PathArgs{Path: path})
 }
 
 // Resolve asks the daemon which CID path names.
 func (r *Remote) Resolve(ctx context.Context, path string) (cid.Cid, error) {
-	var out ResolveResult
-	if err := r.c.Call(ctx, http.MethodPost, PathResolve, PathArgs{Path: path}, &out); err != nil {
+	out, err := epResolve.Call(ctx, r.c, PathArgs{Path: path})
+	if err != nil {
 		return cid.Undef, err
 	}
 	return ParseCID(out.Cid)
@@ -163,7 +143,7 @@ func (r *Remote) Get(ctx context.Context, path, out string, o GetOptions) (GetRe
 type remoteBlocks struct{ r *Remote }
 
 func (g remoteBlocks) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
-	body, err := g.r.c.Stream(ctx, api.Request{Path: PathBlockGet, Args: PathArgs{Path: c.String()}})
+	body, err := epBlockGet.Open(ctx, g.r.c, PathArgs{Path: c.String()})
 	if err != nil {
 		return nil, err
 	}
@@ -185,115 +165,97 @@ func (g remoteBlocks) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 
 // PinAdd pins through the daemon, which also announces the root.
 func (r *Remote) PinAdd(ctx context.Context, path string, o PinAddOptions) (PinInfo, error) {
-	var out PinInfo
-	err := r.c.Call(ctx, http.MethodPost, PathPinAdd, PinAddArgs{Path: path, Options: o}, &out)
-	return out, err
+	return epPinAdd.Call(ctx, r.c, PinAddArgs{Path: path, Options: o})
 }
 
 // PinRm removes a pin.
 func (r *Remote) PinRm(ctx context.Context, path string) (PinInfo, error) {
-	var out PinInfo
-	err := r.c.Call(ctx, http.MethodPost, PathPinRm, PathArgs{Path: path}, &out)
-	return out, err
+	return epPinRm.Call(ctx, r.c, PathArgs{Path: path})
 }
 
 // PinLs lists pins.
 func (r *Remote) PinLs(ctx context.Context) ([]PinInfo, error) {
-	out := []PinInfo{}
-	err := r.c.Call(ctx, http.MethodPost, PathPinLs, struct{}{}, &out)
-	return out, err
+	return epPinLs.Call(ctx, r.c, struct{}{})
 }
 
 // GC runs garbage collection in the daemon.
 func (r *Remote) GC(ctx context.Context) (GCResult, error) {
-	var out GCResult
-	err := r.c.Call(ctx, http.MethodPost, PathGC, struct{}{}, &out)
-	return out, err
+	return epGC.Call(ctx, r.c, struct{}{})
 }
 
 // RepoStat reports the daemon's repo.
 func (r *Remote) RepoStat(ctx context.Context) (RepoStat, error) {
-	var out RepoStat
-	err := r.c.Call(ctx, http.MethodPost, PathRepoStat, struct{}{}, &out)
-	return out, err
+	return epRepoStat.Call(ctx, r.c, struct{}{})
 }
 
 // BlockGet streams one block's bytes.
 func (r *Remote) BlockGet(ctx context.Context, path string, w io.Writer) (int64, error) {
-	return r.stream(ctx, PathBlockGet, PathArgs{Path: path}, w)
+	return epBlockGet.Copy(ctx, r.c, PathArgs{Path: path}, w)
 }
 
 // BlockStat describes one block.
 func (r *Remote) BlockStat(ctx context.Context, path string) (BlockStat, error) {
-	var out BlockStat
-	err := r.c.Call(ctx, http.MethodPost, PathBlockStat, PathArgs{Path: path}, &out)
-	return out, err
+	return epBlockStat.Call(ctx, r.c, PathArgs{Path: path})
 }
 
 // DagExport streams a CAR of the DAG at path.
 func (r *Remote) DagExport(ctx context.Context, path string, w io.Writer) error {
-	_, err := r.stream(ctx, PathDagExport, PathArgs{Path: path}, w)
+	_, err := epDagExport.Copy(ctx, r.c, PathArgs{Path: path}, w)
 	return err
 }
 
 // DagImport uploads a CAR stream.
 func (r *Remote) DagImport(ctx context.Context, car io.Reader, o DagImportOptions) (DagImportResult, error) {
-	body, err := r.c.Stream(ctx, api.Request{Path: PathDagImport, Args: o, Body: car, ContentType: "application/vnd.ipld.car"})
-	if err != nil {
-		return DagImportResult{}, err
-	}
-	defer body.Close()
-	var out DagImportResult
-	if err := json.NewDecoder(body).Decode(&out); err != nil {
-		return DagImportResult{}, fmt.Errorf("dag import: read result: %w", err)
-	}
-	return out, nil
+	return epDagImport.Call(ctx, r.c, o, car)
 }
 
 // ID describes the daemon's peer identity and addresses.
 func (r *Remote) ID(ctx context.Context) (IDResult, error) {
-	var out IDResult
-	err := r.c.Call(ctx, http.MethodPost, PathID, struct{}{}, &out)
-	return out, err
+	return epID.Call(ctx, r.c, struct{}{})
 }
 
 // Peers lists connected peers.
 func (r *Remote) Peers(ctx context.Context) ([]PeerResult, error) {
-	out := []PeerResult{}
-	err := r.c.Call(ctx, http.MethodPost, PathPeers, struct{}{}, &out)
-	return out, err
+	return epPeers.Call(ctx, r.c, struct{}{})
 }
 
 // Connect dials a peer given as a multiaddr ending in /p2p/<ID>.
 func (r *Remote) Connect(ctx context.Context, addr string) (IDResult, error) {
-	var out IDResult
-	err := r.c.Call(ctx, http.MethodPost, PathConnect, ConnectArgs{Addr: addr}, &out)
-	return out, err
+	return epConnect.Call(ctx, r.c, ConnectArgs{Addr: addr})
 }
 
 // Provide announces the content at path to the DHT and waits for it.
 func (r *Remote) Provide(ctx context.Context, path string) (string, error) {
-	var out ResolveResult
-	err := r.c.Call(ctx, http.MethodPost, PathProvide, PathArgs{Path: path}, &out)
+	out, err := epProvide.Call(ctx, r.c, PathArgs{Path: path})
 	return out.Cid, err
 }
 
 // FindProviders streams providers of a CID to found as the DHT yields them.
 func (r *Remote) FindProviders(ctx context.Context, a FindProvsArgs, found func(ProviderEvent) error) (FindProvsResult, error) {
-	var out FindProvsResult
-	err := r.c.Events(ctx, api.Request{Path: PathFindProvs, Args: a}, func(ev json.RawMessage) error {
-		var p ProviderEvent
-		if err := json.Unmarshal(ev, &p); err != nil {
-			return fmt.Errorf("findprovs: bad event: %w", err)
-		}
-		return found(p)
-	}, &out)
-	return out, err
+	return epFindProvs.Call(ctx, r.c, a, found)
 }
 
 // Stats reports network and repo figures.
 func (r *Remote) Stats(ctx context.Context) (StatsResult, error) {
-	var out StatsResult
-	err := r.c.Call(ctx, http.MethodPost, PathStats, struct{}{}, &out)
-	return out, err
+	return epStats.Call(ctx, r.c, struct{}{})
+}
+
+// Fetch downloads into the daemon's repo, streaming progress to fn.
+func (r *Remote) Fetch(ctx context.Context, a FetchArgs, fn func(FetchProgress)) (FetchResult, error) {
+	return epFetch.Call(ctx, r.c, a, func(p FetchProgress) error {
+		if fn != nil {
+			fn(p)
+		}
+		return nil
+	})
+}
+
+// SetLimits changes the daemon's bandwidth caps.
+func (r *Remote) SetLimits(ctx context.Context, a LimitsArgs) (Limits, error) {
+	return epLimits.Call(ctx, r.c, a)
+}
+
+// Transfers reports the daemon's live transfers.
+func (r *Remote) Transfers(ctx context.Context) (TransferStats, error) {
+	return epTransfers.Call(ctx, r.c, struct{}{})
 }

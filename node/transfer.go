@@ -99,8 +99,6 @@ type transferState struct {
 	fetcher *transfer.Fetcher
 	keep    time.Duration
 	log     *slog.Logger
-	// provide announces a completed download; the daemon's Provide.
-	provide func(cid.Cid)
 
 	mu     sync.Mutex
 	limits Limits
@@ -124,7 +122,7 @@ func (d *Daemon) startTransfer(o TransferOptions) error {
 		return err
 	}
 	x := &transferState{
-		n: n, net: d.net, keep: keep, limits: lim, provide: d.Provide,
+		n: n, net: d.net, keep: keep, limits: lim,
 		log:    d.log.With("component", "transfer"),
 		subs:   make(map[cid.Cid]map[chan transfer.Progress]struct{}),
 		active: make(map[cid.Cid]int),
@@ -144,7 +142,6 @@ func (d *Daemon) startTransfer(o TransferOptions) error {
 	if err := x.sweepPartial(d.ctx); err != nil {
 		x.log.Warn("could not review partial downloads", "err", err)
 	}
-	transferRoutes(handler{d.api, d}, n, d)
 	return nil
 }
 

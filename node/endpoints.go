@@ -1,0 +1,40 @@
+package node
+
+import "github.com/trove-p2p/trove/node/api"
+
+// The daemon's operations, one value each: the route the daemon registers
+// (Daemon.routes) and the call Remote makes are written against the same
+// value, so a path, argument or result that differs between them does not
+// compile. Exposing one more operation is a line here, a line in routes
+// and a Remote method calling the endpoint.
+var (
+	epAdd       = api.EventEndpoint[AddOptions, AddProgress, AddResult]{Path: "/v0/add"}
+	epCat       = api.StreamEndpoint[PathArgs]{Path: "/v0/cat"}
+	epLs        = api.Endpoint[PathArgs, []LsEntry]{Path: "/v0/ls"}
+	epResolve   = api.Endpoint[PathArgs, ResolveResult]{Path: "/v0/resolve"}
+	epPinAdd    = api.Endpoint[PinAddArgs, PinInfo]{Path: "/v0/pin/add"}
+	epPinRm     = api.Endpoint[PathArgs, PinInfo]{Path: "/v0/pin/rm"}
+	epPinLs     = api.Endpoint[struct{}, []PinInfo]{Path: "/v0/pin/ls"}
+	epGC        = api.Endpoint[struct{}, GCResult]{Path: "/v0/gc"}
+	epRepoStat  = api.Endpoint[struct{}, RepoStat]{Path: "/v0/repo/stat"}
+	epBlockGet  = api.StreamEndpoint[PathArgs]{Path: "/v0/block/get"}
+	epBlockStat = api.Endpoint[PathArgs, BlockStat]{Path: "/v0/block/stat"}
+	epDagExport = api.StreamEndpoint[PathArgs]{Path: "/v0/dag/export", ContentType: contentCAR}
+	epDagImport = api.UploadEndpoint[DagImportOptions, DagImportResult]{Path: "/v0/dag/import", ContentType: contentCAR}
+
+	// Network operations: the Daemon's, not the Node's.
+	epID        = api.Endpoint[struct{}, IDResult]{Path: "/v0/id"}
+	epPeers     = api.Endpoint[struct{}, []PeerResult]{Path: "/v0/peers"}
+	epConnect   = api.Endpoint[ConnectArgs, IDResult]{Path: "/v0/connect"}
+	epProvide   = api.Endpoint[PathArgs, ResolveResult]{Path: "/v0/routing/provide"}
+	epFindProvs = api.EventEndpoint[FindProvsArgs, ProviderEvent, FindProvsResult]{Path: "/v0/routing/findprovs"}
+	epStats     = api.Endpoint[struct{}, StatsResult]{Path: "/v0/stats"}
+
+	// Transfers.
+	epFetch     = api.EventEndpoint[FetchArgs, FetchProgress, FetchResult]{Path: "/v0/transfer/fetch"}
+	epLimits    = api.Endpoint[LimitsArgs, Limits]{Path: "/v0/transfer/limits"}
+	epTransfers = api.Endpoint[struct{}, TransferStats]{Path: "/v0/transfer/stats"}
+)
+
+// contentCAR is the media type of a CAR stream, both ways.
+const contentCAR = "application/vnd.ipld.car"
