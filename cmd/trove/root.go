@@ -21,56 +21,51 @@ import (
 	"github.com/trove-p2p/trove/node/repo"
 )
 
-// The CLI reaches the node only through these interfaces, one per
-// operation, so a daemon API client can stand in for the offline node by
-// implementing the same methods.
-type (
-	adder interface {
-		Add(ctx context.Context, entries iter.Seq2[node.Entry, error], o node.AddOptions) (node.AddResult, error)
-	}
-	catter interface {
-		Cat(ctx context.Context, path string, w io.Writer) (int64, error)
-	}
-	lister interface {
-		Ls(ctx context.Context, path string) ([]node.LsEntry, error)
-	}
-	getter interface {
-		Get(ctx context.Context, path, out string, o node.GetOptions) (node.GetResult, error)
-	}
-	pinner interface {
-		PinAdd(ctx context.Context, path string, o node.PinAddOptions) (node.PinInfo, error)
-		PinRm(ctx context.Context, path string) (node.PinInfo, error)
-		PinLs(ctx context.Context) ([]node.PinInfo, error)
-	}
-	collector interface {
-		GC(ctx context.Context) (node.GCResult, error)
-	}
-	repoStater interface {
-		RepoStat(ctx context.Context) (node.RepoStat, error)
-	}
-	blocker interface {
-		BlockGet(ctx context.Context, path string, w io.Writer) (int64, error)
-		BlockStat(ctx context.Context, path string) (node.BlockStat, error)
-	}
-	dagger interface {
-		DagExport(ctx context.Context, path string, w io.Writer) error
-		DagImport(ctx context.Context, r io.Reader, o node.DagImportOptions) (node.DagImportResult, error)
-	}
-	// backend is everything a command may need; commands use the narrow
-	// interface above that they call.
-	backend interface {
-		adder
-		catter
-		lister
-		getter
-		pinner
-		collector
-		repoStater
-		blocker
-		dagger
-		io.Closer
-	}
-)
+// backend is what a command that runs with or without a daemon calls: the
+// offline node or the daemon's client, with the same methods, results and
+// error kinds, so printing and exit codes are shared.
+type backend interface {
+	Add(ctx context.Context, entries iter.Seq2[node.Entry, error], o node.AddOptions) (node.AddResult, error)
+	Cat(ctx context.Context, path string, w io.Writer) (int64, error)
+	Ls(ctx context.Context, path string) ([]node.LsEntry, error)
+	Get(ctx context.Context, path, out string, o node.GetOptions) (node.GetResult, error)
+	PinAdd(ctx context.Context, path string, o node.PinAddOptions) (node.PinInfo, error)
+	PinRm(ctx context.Context, path string) (node.PinInfo, error)
+	PinLs(ctx context.Context) ([]node.PinInfo, error)
+	GC(ctx context.Context) (node.GCResult, error)
+	RepoStat(ctx context.Context) (node.RepoStat, error)
+	BlockGet(ctx context.Context, path string, w io.Writer) (int64, error)
+	BlockStat(ctx context.Context, path string) (node.BlockStat, error)
+	DagExport(ctx context.Context, path string, w io.Writer) error
+	DagImport(ctx context.Context, r io.Reader, o node.DagImportOptions) (node.DagImportResult, error)
+	io.Closer
+	// daemon is the running daemon, or nil offline. Commands ask it, not
+	// the backend's type, whether they may reach the network.
+	daemon() daemonOps
+}
+
+// daemonOps is what only a daemon adds for the commands that run either
+// way: fetching from peers, dialling them, and naming itself for tickets.
+type daemonOps interface {
+	Fetch(ctx context.Context, a node.FetchArgs, fn func(node.FetchProgress)) (node.FetchResult, error)
+	Connect(ctx context.Context, addr string) (node.IDResult, error)
+	identifier
+}
+
+// identifier names the daemon's peer and addresses.
+type identifier interface {
+	ID(ctx context.Context) (node.IDResult, error)
+}
+
+// offline is the repo opened in this process: no network.
+type offline struct{ *node.Node }
+
+func (offline) daemon() daemonOps { return nil }
+
+// online is a daemon reached through its API.
+type online struct{ *node.Remote }
+
+func (o online) daemon() daemonOps { return o.Remote }
 
 // env is the process environment a command runs in, injectable for
 // in-process tests.
@@ -163,12 +158,16 @@ func (e *env) open(ctx context.Context) (backend, error) {
 	c, err := api.DialWith(p, api.ClientOptions{Kinds: node.Kinds()})
 	if err == nil {
 		log.Debug("using the daemon", "api", c.Addr().String())
-		return node.NewRemote(c), nil
+		return online{node.NewRemote(c)}, nil
 	}
 	if !errors.Is(err, api.ErrNoDaemon) {
 		return nil, err
 	}
-	return node.Open(ctx, p, node.Options{Verify: e.verify, Logger: log})
+	n, err := node.Open(ctx, p, node.Options{Verify: e.verify, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return offline{n}, nil
 }
 
 // openDaemon returns the daemon's client for the commands that only make
@@ -209,7 +208,7 @@ func (e *env) withDaemon(cmd *cobra.Command, f func(ctx context.Context, r *node
 		return err
 	}
 	defer r.Close()
-	return daemonLost(r, f(cmd.Context(), r))
+	return daemonLost(true, f(cmd.Context(), r))
 }
 
 // withBackend opens the backend, runs f and closes it, keeping the first
@@ -225,7 +224,7 @@ func (e *env) withBackend(cmd *cobra.Command, f func(ctx context.Context, b back
 			err = cerr
 		}
 	}()
-	return daemonLost(b, f(ctx, b))
+	return daemonLost(b.daemon() != nil, f(ctx, b))
 }
 
 // lostDaemonError is a command whose daemon went away while it ran
@@ -240,10 +239,10 @@ func (l lostDaemonError) Error() string {
 	return "the daemon stopped answering mid-command (did it stop or crash?); run the command again once it runs, an interrupted get resumes (" + l.error.Error() + ")"
 }
 
-// daemonLost marks err as lostDaemonError when b is the daemon's client
+// daemonLost marks err as lostDaemonError when it came through a daemon
 // and the connection to it broke; other errors pass unchanged.
-func daemonLost(b any, err error) error {
-	if _, remote := b.(*node.Remote); !remote || err == nil || errors.Is(err, context.Canceled) {
+func daemonLost(remote bool, err error) error {
+	if !remote || err == nil || errors.Is(err, context.Canceled) {
 		return err
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||

@@ -21,7 +21,7 @@ type ShareResult struct {
 // Tickets need the daemon: only a running node knows the addresses it is
 // reachable on (listen ports may be :0, NAT mappings change), and a ticket
 // naming a node that is not running would fetch nothing.
-func ticketFor(ctx context.Context, r *node.Remote, c string) (string, error) {
+func ticketFor(ctx context.Context, r identifier, c string) (string, error) {
 	root, err := node.ParseCID(c)
 	if err != nil {
 		return "", err

@@ -41,8 +41,8 @@ func localPath(arg string) (string, error) {
 func prefetch(ctx context.Context, e *env, b backend, arg string, peers []string, showProgress bool) (string, error) {
 	// Only a daemon can fetch: the offline *node.Node has a Fetch method
 	// too, but no network to fetch from.
-	f, ok := b.(*node.Remote)
-	if !ok {
+	f := b.daemon()
+	if f == nil {
 		if len(peers) > 0 {
 			fmt.Fprintln(e.stderr, "trove: --peer ignored: no daemon is running, so only the local repo is read")
 		}
@@ -141,7 +141,7 @@ func (b *transferBar) finish() {
 func offlineHint(b backend, err error) error {
 	// A name missing from a directory that is here is not helped by
 	// peers.
-	if _, ok := b.(*node.Remote); !ok && errors.Is(err, block.ErrNotFound) && !errors.Is(err, unixfs.ErrNoName) {
+	if b.daemon() == nil && errors.Is(err, block.ErrNotFound) && !errors.Is(err, unixfs.ErrNoName) {
 		return fmt.Errorf("%w (not in the local repo; start `trove daemon` to fetch it from peers)", err)
 	}
 	return err
@@ -150,7 +150,7 @@ func offlineHint(b backend, err error) error {
 // needTicketDaemon refuses `add --ticket` before adding anything when no
 // daemon runs: a ticket carries the running node's addresses.
 func needTicketDaemon(b backend, ticket bool) error {
-	if _, ok := b.(*node.Remote); ticket && !ok {
+	if ticket && b.daemon() == nil {
 		return fmt.Errorf("%w: --ticket prints this node's addresses, which only the daemon knows (start one with `trove daemon`)", errNeedsDaemon)
 	}
 	return nil
@@ -159,7 +159,7 @@ func needTicketDaemon(b backend, ticket bool) error {
 // printTickets prints a ticket per added root: "ticket ROOT TICKET" lines,
 // or with --json one more JSON document, an array of ShareResult.
 func printTickets(ctx context.Context, e *env, b backend, roots []string) error {
-	r := b.(*node.Remote)
+	r := b.daemon() // needTicketDaemon checked there is one
 	out := make([]ShareResult, 0, len(roots))
 	for _, root := range roots {
 		tk, err := ticketFor(ctx, r, root)
@@ -214,8 +214,8 @@ func prepareRead(ctx context.Context, e *env, b backend, arg string, peers []str
 	if err != nil {
 		return "", err
 	}
-	r, ok := b.(*node.Remote)
-	if !ok {
+	r := b.daemon()
+	if r == nil {
 		if len(peers) > 0 {
 			fmt.Fprintln(e.stderr, "trove: --peer ignored: no daemon is running, so only the local repo is read")
 		}
@@ -229,7 +229,7 @@ func prepareRead(ctx context.Context, e *env, b backend, arg string, peers []str
 
 // connectHints connects the daemon to each --peer and each provider a
 // ticket names, and notes on stderr those it cannot reach.
-func connectHints(ctx context.Context, e *env, r *node.Remote, arg string, peers []string) error {
+func connectHints(ctx context.Context, e *env, r daemonOps, arg string, peers []string) error {
 	// One group per peer: its addresses are tried until one connects.
 	var groups [][]string
 	for _, p := range peers {
