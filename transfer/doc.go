@@ -14,14 +14,14 @@
 //   - One long-lived stream per peer (session.go) carries every request to
 //     that peer, so a transfer costs no stream setup per block and flow
 //     control (byte credit) bounds what a peer can push at us.
-//   - The DAG is fetched level by level (fetcher.go): a level's blocks are
+//   - The DAG is fetched level by level (lifecycle.go): a level's blocks are
 //     all stored, hence verified, before the CIDs they name are requested.
 //     For a balanced file this means inner nodes first, then the leaves.
-//   - Each level is split into spans of consecutive blocks; a single
-//     coordinator goroutine (list.go) owns all state and asks Schedule, a
-//     pure function (schedule.go), who fetches what: pipelines sized by
-//     measured throughput, stealing of queued spans from slow peers, and
-//     duplicates only in the endgame.
+//   - Each level is split into spans of consecutive missing blocks
+//     (planSpans); a single coordinator goroutine (list.go) owns all state
+//     and asks Schedule, a pure function (schedule.go), who fetches what:
+//     pipelines sized by measured throughput, stealing of queued spans
+//     from slow peers, and duplicates only in the endgame.
 //   - Blocks already in the store are never requested, so a second Fetch
 //     after an interruption transfers only the rest.
 //   - BlockGetter lets a reader consume the file while it downloads; its
