@@ -17,6 +17,10 @@
 //     without that final frame is a failure, never a success.
 //   - Errors: {"error": message, "kind": kind} with the kind's HTTP status.
 //
+// Each convention has a typed endpoint (Endpoint, UploadEndpoint,
+// StreamEndpoint, EventEndpoint): one value registers the route and makes
+// the client call, so the two cannot disagree on path, arguments or result.
+//
 // Discovery: the daemon writes <repo>/api listing "unix:/abs/api.sock" and
 // optionally "tcp:host:port"; the TCP listener requires the bearer token in
 // <repo>/api.token. Both listeners refuse anything a web browser sends.
