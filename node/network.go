@@ -14,7 +14,18 @@ import (
 
 // The network operations are the Daemon's: they need the p2p host an
 // offline Node does not have. Their signatures are Remote's, so a front
-// door in the daemon's process and the CLI through the API see one shape.
+// door in the daemon's process and the CLI through the API see one shape;
+// networkOps makes a difference a compile error.
+type networkOps interface {
+	ID(ctx context.Context) (IDResult, error)
+	Peers(ctx context.Context) ([]PeerResult, error)
+	Connect(ctx context.Context, addr string) (IDResult, error)
+	Provide(ctx context.Context, path string) (string, error)
+	FindProviders(ctx context.Context, a FindProvsArgs, found func(ProviderEvent) error) (FindProvsResult, error)
+	Stats(ctx context.Context) (StatsResult, error)
+}
+
+var _, _ networkOps = (*Daemon)(nil), (*Remote)(nil)
 
 // ID describes this node for `trove id`.
 func (d *Daemon) ID(context.Context) (IDResult, error) {
