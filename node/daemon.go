@@ -45,6 +45,18 @@ type DaemonOptions struct {
 	Transfer TransferOptions
 }
 
+// withDefaults returns o with its zero fields at their documented
+// defaults.
+func (o DaemonOptions) withDefaults() DaemonOptions {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	return o
+}
+
 // DefaultShutdownTimeout is how long Close lets API requests finish before
 // cutting them. It is short because a signal usually means the operator
 // wants the process gone; interrupted adds pin nothing and lose nothing.
@@ -86,10 +98,8 @@ type Daemon struct {
 // wrapping blockstore.ErrLocked (or api.ErrDaemonRunning) before any
 // network port is opened.
 func StartDaemon(ctx context.Context, repoPath string, o DaemonOptions) (_ *Daemon, err error) {
+	o = o.withDefaults()
 	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	n, err := Open(ctx, repoPath, Options{Verify: o.Verify, Logger: log.With("component", "blockstore")})
 	if err != nil {
 		// blockstore.ErrLocked already names the repo and asks whether a
@@ -117,13 +127,9 @@ func StartDaemon(ctx context.Context, repoPath string, o DaemonOptions) (_ *Daem
 	if o.APIAddr != "" {
 		tcp = o.APIAddr
 	}
-	timeout := o.ShutdownTimeout
-	if timeout <= 0 {
-		timeout = DefaultShutdownTimeout
-	}
 	d.api, err = api.NewServer(api.Options{
 		RepoPath: n.repo.Path, TCPAddr: tcp, Metrics: d.reg, Kinds: Kinds(),
-		Logger: log.With("component", "api"), ShutdownTimeout: timeout,
+		Logger: log.With("component", "api"), ShutdownTimeout: o.ShutdownTimeout,
 	})
 	if err != nil {
 		return nil, err

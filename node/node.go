@@ -40,6 +40,13 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
 // Node is an opened repo. It is safe for concurrent use; Close it to
 // release the store lock.
 type Node struct {
@@ -100,10 +107,8 @@ func Open(ctx context.Context, repoPath string, o Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	o = o.withDefaults()
 	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	verify := o.Verify || r.Config.Datastore.VerifyOnRead
 	s, err := blockstore.Open(r.BlocksPath(), blockstore.Options{Verify: verify, Logger: log})
 	if err != nil {
