@@ -598,11 +598,16 @@ depth-first order. Every block must be present.`,
 	return dc
 }
 
+// pinLister lists pins, all missingNote needs.
+type pinLister interface {
+	PinLs(ctx context.Context) ([]node.PinInfo, error)
+}
+
 // missingNote explains gc's count of blocks pinned DAGs lack. A get that
 // is running or was interrupted holds a partial pin over what it has so
 // far, so its missing blocks are expected; "warning: pinned DAGs lack N
 // blocks" alone, printed during every download, read as lost data.
-func missingNote(ctx context.Context, b backend, missing int) string {
+func missingNote(ctx context.Context, b pinLister, missing int) string {
 	partial := 0
 	if pins, err := b.PinLs(ctx); err == nil {
 		for _, p := range pins {
