@@ -134,9 +134,9 @@ func Kinds() *api.Kinds {
 func (d *Daemon) routes() {
 	s, n := tracked{d}, d.node
 	epAdd.Register(s, func(ctx context.Context, o AddOptions, body api.Body, emit func(AddProgress) error) (AddResult, error) {
-		entries := ReaderEntry(body)
+		entries := ReaderEntry(body.Reader)
 		if body.ContentType == api.ContentTar {
-			entries = TarEntries(body)
+			entries = TarEntries(body.Reader)
 		}
 		// Progress comes from the importing goroutine; ticking it keeps
 		// a fast import from spending its time writing events.
