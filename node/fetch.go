@@ -43,6 +43,9 @@ type FetchProgress struct {
 	Rate     float64 `json:"Rate"`     // bytes/s, recent
 	ETA      float64 `json:"ETA"`      // seconds, 0 if unknown
 	Peers    int     `json:"Peers"`
+	// Ready marks the one event, first of a fetch, that carries no
+	// figures: the download runs, and PathFetchBlock serves its blocks.
+	Ready bool `json:"Ready,omitempty"`
 }
 
 // FetchResult ends a fetch.
@@ -144,7 +147,13 @@ func (n *Node) Fetch(ctx context.Context, a FetchArgs, fn func(FetchProgress)) (
 	x.begin(c)
 	ch, unsub := x.subscribe(c)
 	done := make(chan error, 1)
-	go func() { done <- x.fetcher.Fetch(ctx, c, hints...) }()
+	// A getter rather than a bare Fetch, so a streaming get can read the
+	// blocks as they arrive (getstream.go); Ready tells it when to start.
+	bg, stop := x.fetchGetter(ctx, c, sess, hints)
+	go func() { done <- bg.Wait(context.WithoutCancel(ctx)) }()
+	if fn != nil {
+		fn(FetchProgress{Cid: c.String(), Ready: true})
+	}
 	var last transfer.Progress
 	for err == nil {
 		select {
@@ -158,6 +167,7 @@ func (n *Node) Fetch(ctx context.Context, a FetchArgs, fn func(FetchProgress)) (
 		}
 		break
 	}
+	stop()
 	unsub()
 	select { // the final report is sent before Fetch returns
 	case p := <-ch:
@@ -271,6 +281,7 @@ func transferRoutes(s handler, n *Node, d *Daemon) {
 	s.Handle("POST "+PathFetch, api.EventHandler(func(ctx context.Context, a FetchArgs, _ io.Reader, emit func(any) error) (FetchResult, error) {
 		return n.Fetch(ctx, a, func(p FetchProgress) { emit(p) })
 	}))
+	streamRoutes(s, n)
 	s.Handle("POST "+PathLimits, api.JSONHandler(func(ctx context.Context, a LimitsArgs) (Limits, error) {
 		return n.SetLimits(a)
 	}))

@@ -167,6 +167,12 @@ func (g remoteBlocks) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return readVerified(body, c)
+}
+
+// readVerified reads one block the daemon sent and checks it against c:
+// the client trusts the daemon no more than the daemon trusts peers.
+func readVerified(body io.ReadCloser, c cid.Cid) ([]byte, error) {
 	defer body.Close()
 	// One byte over the limit tells a hostile daemon's oversized block
 	// apart from a maximal one without reading it all.

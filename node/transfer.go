@@ -103,6 +103,8 @@ type transferState struct {
 	log     *slog.Logger
 	// provide announces a completed download; the daemon's Provide.
 	provide func(cid.Cid)
+	// reads serve blocks of running downloads to streaming gets.
+	reads liveReads
 
 	mu     sync.Mutex
 	limits Limits
