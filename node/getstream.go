@@ -197,5 +197,5 @@ func (g fetchedBlocks) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return readVerified(body, c)
+	return g.r.readVerified(body, c)
 }

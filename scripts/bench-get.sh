@@ -3,8 +3,10 @@
 # random bytes between two real daemons on 127.0.0.1, against the disk
 # writes it must do, measured in the same run: two `dd conv=fdatasync`
 # copies of the same file (the fetching daemon's store, then the output).
-# Prints one line per run: get seconds, dd seconds (both copies), ratio,
-# and the fetching daemon's peak RSS (VmHWM). Only loopback is used.
+# Prints one line per run: get seconds (and when the download part ended,
+# from get --json's "fetched" event), dd seconds (both copies), the ratio,
+# CPU seconds of the get command and of the fetching daemon, and the
+# fetching daemon's peak RSS (VmHWM). Only loopback is used.
 set -euo pipefail
 BIN=$(realpath "$1"); RUNS=${2:-3}; MIB=${3:-1024}
 W=${BENCH_DIR:-/tmp/trove-bench-get}
@@ -42,12 +44,15 @@ for r in $(seq "$RUNS"); do
 	loopback "$W/fetch"; start "$W/fetch"; FPID=$PID
 	rm -rf "$W/out"
 	t2=$(now)
-	"$BIN" --repo "$W/fetch" get "$CID" --peer "$SEED" -o "$W/out" 2>/dev/null
+	/usr/bin/time -f "%U %S" -o "$W/cli.cpu" "$BIN" --repo "$W/fetch" get --json "$CID" --peer "$SEED" -o "$W/out" > "$W/get.json" 2>/dev/null
 	t3=$(now)
 	rss=$(awk '/VmHWM/ {print $2}' /proc/$FPID/status)
+	dcpu=$(awk -v hz="$(getconf CLK_TCK)" '{print ($14+$15)/hz}' /proc/$FPID/stat)
+	ccpu=$(awk '{print $1+$2}' "$W/cli.cpu")
+	fetch=$(sed -n 's/.*"Type":"fetched".*"Seconds":\([0-9.e+-]*\).*/\1/p' "$W/get.json")
 	kill $FPID; wait $FPID || true
 	cmp -s "$SRC" "$W/out" || { echo "output differs" >&2; exit 1; }
 	rm -rf "$W/out" "$W/fetch"
-	awk -v g="$(echo "$t3 - $t2" | bc)" -v d="$(echo "$t1 - $t0" | bc)" -v rss="$rss" \
-		'BEGIN { printf "get %.2f s  2x dd fdatasync %.2f s  ratio %.2f  fetching daemon peak RSS %d MB\n", g, d, g/d, rss/1000 }'
+	awk -v g="$(echo "$t3 - $t2" | bc)" -v d="$(echo "$t1 - $t0" | bc)" -v rss="$rss" -v f="$fetch" -v cc="$ccpu" -v dc="$dcpu" \
+		'BEGIN { printf "get %.2f s (download done at %.2f s, %.2f s after it)  2x dd fdatasync %.2f s  ratio %.2f  CPU s: cli %.2f fetching daemon %.2f  peak RSS %d MB\n", g, f, g-f, d, g/d, cc, dc, rss/1000 }'
 done
