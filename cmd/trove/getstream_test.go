@@ -221,3 +221,18 @@ func TestStreamingGetInterruptedResumes(t *testing.T) {
 		t.Errorf("pin after the resumed get: %q", got)
 	}
 }
+
+// TestTransferBarShowsWritten: a streaming get has one progress line, the
+// download's figures followed by the bytes written so far.
+func TestTransferBarShowsWritten(t *testing.T) {
+	var buf strings.Builder
+	bar := &transferBar{w: &buf}
+	bar.update(node.FetchProgress{Have: 8 << 20, Total: 12 << 20, Rate: 1 << 20, Peers: 1})
+	bar.wrote(5 << 20)
+	bar.finish()
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	last := lines[len(lines)-1]
+	if len(lines) != 1 || !strings.Contains(last, "8.0 MiB / 12.0 MiB") || !strings.HasSuffix(last, "written 5.0 MiB") {
+		t.Errorf("progress output %q: want one line ending in the bytes written", buf.String())
+	}
+}
