@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -234,5 +235,73 @@ func TestTransferBarShowsWritten(t *testing.T) {
 	last := lines[len(lines)-1]
 	if len(lines) != 1 || !strings.Contains(last, "8.0 MiB / 12.0 MiB") || !strings.HasSuffix(last, "written 5.0 MiB") {
 		t.Errorf("progress output %q: want one line ending in the bytes written", buf.String())
+	}
+}
+
+// TestStreamingGetClientKilled: kill -9 of the get command mid-file leaves
+// nothing under the final name (a temp file may stay beside it); the
+// daemon keeps the partial pin, and the same get run again completes the
+// file intact.
+func TestStreamingGetClientKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "trove")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	src := t.TempDir()
+	writeRandomFiles(t, src, map[string]int{"big.bin": 12 << 20})
+	_, seedAddr, root := startSlowSeeder(t, "4MB/s", src)
+	file := strings.Fields(mustTrove(t, t.TempDir(), nil, "add", "-q", "-n", filepath.Join(src, "big.bin")))[0]
+	repo := t.TempDir()
+	d := startInProcessDaemon(t, repo)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "big.bin")
+
+	cmd := exec.Command(bin, "--repo", repo, "get", root+"/big.bin", "--peer", seedAddr, "-o", out)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for killed := false; !killed; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("no temp file grew past 2 MiB")
+		}
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if fi, err := e.Info(); err == nil && strings.HasPrefix(e.Name(), ".trove-") && fi.Size() > 2<<20 {
+				cmd.Process.Kill()
+				killed = true
+			}
+		}
+	}
+	if err := cmd.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Fatalf("get was not killed mid-file: %v", err)
+	}
+	if _, err := os.Lstat(out); err == nil {
+		t.Fatal("a killed get left a file under the final name")
+	}
+	waitUntil(t, 10*time.Second, "the daemon to notice the client is gone", func() bool {
+		st, err := d.Node().Transfers()
+		return err == nil && len(st.Downloads) == 0
+	})
+	if got := pinOf(t, d, file); got != "partial" {
+		t.Errorf("pin after the client was killed: %q, want partial", got)
+	}
+	mustTrove(t, repo, nil, "get", root+"/big.bin", "--peer", seedAddr, "-o", out)
+	want, _ := os.ReadFile(filepath.Join(src, "big.bin"))
+	if got, err := os.ReadFile(out); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("get after the kill: %d bytes, %v", len(got), err)
+	}
+}
+
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(d); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
 	}
 }
