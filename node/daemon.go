@@ -19,6 +19,7 @@ import (
 	"github.com/trove-p2p/trove/blockstore"
 	"github.com/trove-p2p/trove/node/api"
 	"github.com/trove-p2p/trove/node/p2p"
+	"github.com/trove-p2p/trove/node/repo"
 )
 
 // DaemonOptions overrides the repo config for one daemon run, the way the
@@ -26,6 +27,8 @@ import (
 type DaemonOptions struct {
 	// ListenAddrs replace Swarm.ListenAddrs when non-empty.
 	ListenAddrs []string
+	// AnnounceAddrs replace Swarm.AnnounceAddrs when non-empty.
+	AnnounceAddrs []string
 	// Bootstrap peers are dialled in addition to DHT.Bootstrap.
 	Bootstrap []string
 	// DHTMode replaces DHT.Mode when non-empty.
@@ -182,6 +185,21 @@ func (d *Daemon) p2pOptions(o DaemonOptions) (p2p.Options, error) {
 		}
 		po.ListenAddrs = append(po.ListenAddrs, a)
 	}
+	announce := cfg.Swarm.AnnounceAddrs
+	if len(o.AnnounceAddrs) > 0 {
+		announce = o.AnnounceAddrs
+	}
+	for _, f := range []struct {
+		from []string
+		to   *[]ma.Multiaddr
+	}{{announce, &po.AnnounceAddrs}, {cfg.Swarm.AppendAnnounceAddrs, &po.AppendAnnounceAddrs}} {
+		for _, s := range f.from {
+			if err := repo.CheckAnnounceAddr(s); err != nil {
+				return po, fmt.Errorf("announce address %w", err)
+			}
+			*f.to = append(*f.to, ma.StringCast(s))
+		}
+	}
 	var boot []ma.Multiaddr
 	for _, s := range append(append([]string(nil), cfg.DHT.Bootstrap...), o.Bootstrap...) {
 		a, err := ma.NewMultiaddr(s)
@@ -245,7 +263,9 @@ func (d *Daemon) APIAddrs() []string { return d.api.Addrs() }
 // tests can wait for it and parse it (docs/cli.md).
 func (d *Daemon) ReadyLine() string {
 	var listen []string
-	for _, a := range d.net.Addrs() {
+	// The sockets, not what is announced: scripts point proxies and
+	// port forwards here, and announced addresses are in `trove id`.
+	for _, a := range d.net.ListenAddrs() {
 		listen = append(listen, a.String())
 	}
 	return fmt.Sprintf("trove daemon ready peer=%s listen=%s api=%s",

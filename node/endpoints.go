@@ -34,6 +34,10 @@ var (
 	epFetch     = api.EventEndpoint[FetchArgs, FetchProgress, FetchResult]{Path: "/v0/transfer/fetch"}
 	epLimits    = api.Endpoint[LimitsArgs, Limits]{Path: "/v0/transfer/limits"}
 	epTransfers = api.Endpoint[struct{}, TransferStats]{Path: "/v0/transfer/stats"}
+	// epFetchBlock serves one block of a download in progress: a get
+	// through the daemon writes its output from these while epFetch is
+	// still downloading, instead of waiting for the whole DAG.
+	epFetchBlock = api.StreamEndpoint[FetchBlockArgs]{Path: "/v0/transfer/block"}
 )
 
 // contentCAR is the media type of a CAR stream, both ways.

@@ -33,6 +33,9 @@ type FetchProgress struct {
 	Rate     float64 `json:"Rate"`     // bytes/s, recent
 	ETA      float64 `json:"ETA"`      // seconds, 0 if unknown
 	Peers    int     `json:"Peers"`
+	// Ready marks the one event, first of a fetch, that carries no
+	// figures: the download runs, and epFetchBlock serves its blocks.
+	Ready bool `json:"Ready,omitempty"`
 }
 
 // FetchResult ends a fetch.
@@ -130,7 +133,13 @@ func (n *Node) Fetch(ctx context.Context, a FetchArgs, fn func(FetchProgress)) (
 	x.begin(c)
 	ch, unsub := x.subscribe(c)
 	done := make(chan error, 1)
-	go func() { done <- x.fetcher.FetchWant(ctx, src.want(c, sess)) }()
+	// A getter rather than a bare Fetch, so a streaming get can read the
+	// blocks as they arrive (getstream.go); Ready tells it when to start.
+	bg, stop := x.fetchGetter(ctx, src.want(c, sess))
+	go func() { done <- bg.Wait(context.WithoutCancel(ctx)) }()
+	if fn != nil {
+		fn(FetchProgress{Cid: c.String(), Ready: true})
+	}
 	var last transfer.Progress
 	for err == nil {
 		select {
@@ -144,6 +153,7 @@ func (n *Node) Fetch(ctx context.Context, a FetchArgs, fn func(FetchProgress)) (
 		}
 		break
 	}
+	stop()
 	unsub()
 	select { // the final report is sent before Fetch returns
 	case p := <-ch:

@@ -196,6 +196,14 @@ func (d *Daemon) routes() {
 	})
 	epLimits.Register(s, func(ctx context.Context, a LimitsArgs) (Limits, error) { return n.SetLimits(a) })
 	epTransfers.Register(s, func(ctx context.Context, _ struct{}) (TransferStats, error) { return n.Transfers() })
+	epFetchBlock.Register(s, func(ctx context.Context, a FetchBlockArgs, w io.Writer) error {
+		data, err := n.FetchBlock(ctx, a)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(data)
+		return err
+	})
 }
 
 // tracked registers routes whose handlers the daemon tracks (see track).

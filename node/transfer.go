@@ -99,6 +99,8 @@ type transferState struct {
 	fetcher *transfer.Fetcher
 	keep    time.Duration
 	log     *slog.Logger
+	// reads serve blocks of running downloads to streaming gets.
+	reads liveReads
 
 	mu     sync.Mutex
 	limits Limits

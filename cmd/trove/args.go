@@ -11,6 +11,7 @@ import (
 	multiaddr "github.com/multiformats/go-multiaddr"
 	"github.com/spf13/cobra"
 	"github.com/trove-p2p/trove/node"
+	"github.com/trove-p2p/trove/node/repo"
 	"github.com/trove-p2p/trove/transfer"
 	"github.com/trove-p2p/trove/unixfs"
 )
@@ -137,6 +138,11 @@ func checkDaemonFlags(o node.DaemonOptions) error {
 	for _, a := range o.ListenAddrs {
 		if _, err := multiaddr.NewMultiaddr(a); err != nil {
 			return usageError{fmt.Errorf("--listen %q: not a multiaddr like /ip4/0.0.0.0/tcp/4801 (%w)", a, err)}
+		}
+	}
+	for _, a := range o.AnnounceAddrs {
+		if err := repo.CheckAnnounceAddr(a); err != nil {
+			return usageError{fmt.Errorf("--announce %w", err)}
 		}
 	}
 	for _, a := range o.Bootstrap {

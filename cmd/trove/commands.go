@@ -260,15 +260,19 @@ func newGetCmd(e *env) *cobra.Command {
 		Short: "Write a file or a whole tree to the local filesystem",
 		Long: `Write the file, symlink or directory tree a CID names to OUT (default: a
 new entry named after the CID, or after the last path component, in the
-current directory). Existing files are never overwritten without --force,
-and names that would escape OUT are refused.
+current directory). OUT ending in a slash is a directory to write into:
+it is created if missing (its parent must exist) and the entry gets its
+default name inside it, whatever the CID names; a file, a tree alike.
+Existing files are never overwritten without --force, and names that
+would escape OUT are refused.
 
-With a daemon running, blocks missing from the repo are first downloaded
-from every peer that has them at once (connected peers, --peer hints, the
-DHT; a trove:// ticket names its peers and skips the DHT), pinned, and
-announced. An interrupted get resumes where it stopped. Without a daemon
+With a daemon running, blocks missing from the repo are downloaded from
+every peer that has them at once (connected peers, --peer hints, the DHT;
+a trove:// ticket names its peers and skips the DHT), pinned, and
+announced; each file is written as its blocks arrive. An interrupted get
+resumes where it stopped. Without a daemon
 only the local repo is read.`,
-		Example: "  trove get bafybei... -o photos\n  trove get bafybei.../a/b.txt --force -o b.txt\n  trove get trove://AEB... --peer /ip4/192.0.2.7/tcp/4801/p2p/12D3KooW...",
+		Example: "  trove get bafybei... -o photos\n  trove get bafybei... -o restored/\n  trove get bafybei.../a/b.txt --force -o b.txt\n  trove get trove://AEB... --peer /ip4/192.0.2.7/tcp/4801/p2p/12D3KooW...",
 		Args:    cidArgs(exactArgs(1), true),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkPeerFlags(peers); err != nil {
@@ -286,10 +290,18 @@ only the local repo is read.`,
 			if out == "" {
 				out = defaultOutName(lp)
 			}
-			var bar *progressBar
-			if progress && isTerminal(e.stderr) {
-				bar = newProgressBar(e.stderr)
-				o.Progress = bar.update
+			into, made, err := outputDir(out)
+			if err != nil {
+				return fmt.Errorf("get %s: write %s: %w", lp, out, err)
+			}
+			if into != "" {
+				out = filepath.Join(into, defaultOutName(lp))
+				if made {
+					// Bad input loses nothing and leaves nothing: a
+					// directory this get created stays only if the
+					// get wrote something into it.
+					defer func() { os.Remove(into) }()
+				}
 			}
 			_, statErr := os.Lstat(out)
 			existed := statErr == nil
@@ -306,13 +318,9 @@ only the local repo is read.`,
 				return fmt.Errorf("get %s: write %s: %s is not a directory", lp, out, filepath.Dir(out))
 			}
 			return e.withBackend(cmd, func(ctx context.Context, b backend) error {
-				// On a daemon, missing blocks are fetched first (transfer.go).
-				p, err := prefetch(ctx, e, b, args[0], peers, progress)
-				if err != nil {
-					return err
-				}
-				res, err := b.Get(ctx, p, out, o)
-				bar.finish()
+				// On a daemon, the output is written while it downloads
+				// (transfer.go).
+				res, err := getTo(ctx, e, b, args[0], peers, progress, out, o)
 				if err != nil && ctx.Err() != nil && !existed {
 					if _, serr := os.Lstat(out); serr == nil {
 						return partialOutput{path: out, err: err}

@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 )
 
@@ -45,4 +49,31 @@ func cancelable(ctx context.Context, r io.Reader) io.Reader {
 		pr.CloseWithError(ctx.Err())
 	}()
 	return pr
+}
+
+// outputDir reads get's -o: a value ending in a slash names a directory to
+// write into, as it does for cp and rsync when the directory exists. We
+// apply that reading whether or not it exists, so the same command line
+// always puts the result at the same place; the directory is created when
+// missing (made reports that), but not its parents, as a typo there more
+// likely means a wrong path than a wish for a new hierarchy. Without a
+// trailing slash into is "" and -o names the entry itself.
+func outputDir(out string) (into string, made bool, err error) {
+	if !strings.HasSuffix(out, "/") && !strings.HasSuffix(out, string(filepath.Separator)) {
+		return "", false, nil
+	}
+	into = filepath.Clean(out)
+	if err := os.Mkdir(into, 0o755); err == nil {
+		return into, true, nil
+	} else if !errors.Is(err, fs.ErrExist) {
+		return "", false, err
+	}
+	fi, err := os.Stat(into)
+	if err != nil {
+		return "", false, err
+	}
+	if !fi.IsDir() {
+		return "", false, fmt.Errorf("%s is not a directory", into)
+	}
+	return into, false, nil
 }

@@ -32,13 +32,17 @@ Once serving, it prints exactly one line on stdout:
 
   trove daemon ready peer=<peer ID> listen=<multiaddr,...> api=<addr,...>
 
+listen= names the bound sockets; peers are told the addresses in trove id,
+which --announce (config Swarm.AnnounceAddrs) replaces.
+
 Logs go to stderr (info level unless --log-level is given). SIGINT or
 SIGTERM stops it cleanly: the API first, then the network (known peers are
 saved), then the block store. Exit status 0 after a clean stop; 7 if
 another process holds the repo.`,
 		Example: `  trove daemon
   trove daemon --listen /ip4/127.0.0.1/tcp/0 --no-mdns
-  trove daemon --bootstrap /ip4/192.0.2.7/tcp/4801/p2p/12D3KooW...`,
+  trove daemon --bootstrap /ip4/192.0.2.7/tcp/4801/p2p/12D3KooW...
+  trove daemon --announce /ip4/203.0.113.5/tcp/4801`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkDaemonFlags(o); err != nil {
@@ -90,6 +94,7 @@ another process holds the repo.`,
 	}
 	f := cmd.Flags()
 	f.StringArrayVar(&o.ListenAddrs, "listen", nil, "multiaddr to listen on, repeatable (default from config Swarm.ListenAddrs)")
+	f.StringArrayVar(&o.AnnounceAddrs, "announce", nil, "multiaddr to announce to peers instead of the ones found, repeatable, e.g. a port forward's /ip4/203.0.113.5/tcp/4801 (default from config Swarm.AnnounceAddrs)")
 	f.StringArrayVar(&o.Bootstrap, "bootstrap", nil, "peer multiaddr ending in /p2p/ID to join through, repeatable (added to DHT.Bootstrap)")
 	f.StringVar(&o.DHTMode, "dht-mode", "", "DHT mode: auto, server or client (default from config DHT.Mode)")
 	f.BoolVar(&o.NoMDNS, "no-mdns", false, "do not discover or announce peers on the local network")

@@ -48,6 +48,9 @@ type backend interface {
 // way: fetching from peers, dialling them, and naming itself for tickets.
 type daemonOps interface {
 	Fetch(ctx context.Context, a node.FetchArgs, fn func(node.FetchProgress)) (node.FetchResult, error)
+	// GetFetched writes a running download's blocks to a local path as
+	// they arrive (a streaming get).
+	GetFetched(ctx context.Context, root, out string, o node.GetOptions) (node.GetResult, error)
 	Connect(ctx context.Context, addr string) (node.IDResult, error)
 	identifier
 }

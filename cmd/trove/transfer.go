@@ -34,20 +34,37 @@ func localPath(arg string) (string, error) {
 	return c.String(), nil
 }
 
-// prefetch downloads what arg names into the daemon's repo before get
-// copies it out, so the copy reads only local blocks. It returns the CID
-// the copy should read. Offline there is nothing to fetch from: the copy
-// runs on the local repo as before, and a missing block is exit code 4.
-func prefetch(ctx context.Context, e *env, b backend, arg string, peers []string, showProgress bool) (string, error) {
-	// Only a daemon can fetch: the offline *node.Node has a Fetch method
-	// too, but no network to fetch from.
-	f := b.daemon()
-	if f == nil {
+// getTo writes what arg names to out. Offline it copies from the local
+// repo, and a missing block is exit code 4. On a daemon it streams: the
+// daemon downloads the DAG into its repo (epFetch: partial pin, resume,
+// recursive pin when complete, as before) while this process writes each
+// file from the blocks as they arrive (epFetchBlock), instead of
+// waiting for the whole DAG and copying it out afterwards, which cost as
+// long again for large files. One progress display covers both.
+func getTo(ctx context.Context, e *env, b backend, arg string, peers []string, showProgress bool, out string, o node.GetOptions) (node.GetResult, error) {
+	r := b.daemon()
+	if r == nil {
+		// Only a daemon can fetch: the offline *node.Node has a Fetch
+		// method too, but no network to fetch from.
 		if len(peers) > 0 {
 			fmt.Fprintln(e.stderr, "trove: --peer ignored: no daemon is running, so only the local repo is read")
 		}
-		return localPath(arg)
+		lp, err := localPath(arg)
+		if err != nil {
+			return node.GetResult{}, err
+		}
+		var bar *progressBar
+		if showProgress && isTerminal(e.stderr) {
+			bar = newProgressBar(e.stderr)
+			o.Progress = bar.update
+		}
+		defer bar.finish()
+		return b.Get(ctx, lp, out, o)
 	}
+	return streamGet(ctx, e, r, arg, peers, showProgress, out, o)
+}
+
+func streamGet(ctx context.Context, e *env, r daemonOps, arg string, peers []string, showProgress bool, out string, o node.GetOptions) (node.GetResult, error) {
 	var show func(node.FetchProgress)
 	switch {
 	case e.json:
@@ -55,22 +72,106 @@ func prefetch(ctx context.Context, e *env, b backend, arg string, peers []string
 	case showProgress && isTerminal(e.stderr):
 		bar := &transferBar{w: e.stderr}
 		defer bar.finish()
-		show = bar.update
+		show, o.Progress = bar.update, bar.wrote
 	}
-	res, err := f.Fetch(ctx, node.FetchArgs{Path: arg, Peers: peers}, show)
-	if err != nil {
-		if errors.Is(err, block.ErrNotFound) && ctx.Err() == nil {
-			// Say which of the peers the user named could not be
-			// reached, as cat and ls do; "no peer could deliver it"
-			// alone hid a --peer that was down.
-			connectHints(ctx, e, f, arg, peers)
+	fctx, cancelFetch := context.WithCancel(ctx)
+	defer cancelFetch()
+	cctx, cancelCopy := context.WithCancel(ctx)
+	defer cancelCopy()
+
+	type result[T any] struct {
+		v   T
+		err error
+	}
+	ready := make(chan string, 1)
+	fetched := make(chan result[node.FetchResult], 1)
+	go func() {
+		res, err := r.Fetch(fctx, node.FetchArgs{Path: arg, Peers: peers}, func(p node.FetchProgress) {
+			if p.Ready {
+				select {
+				case ready <- p.Cid:
+				default: // one is enough
+				}
+				return
+			}
+			if show != nil {
+				show(p)
+			}
+		})
+		fetched <- result[node.FetchResult]{res, err}
+	}()
+	var root string
+	select {
+	case root = <-ready:
+	case f := <-fetched:
+		// Ready always comes before a fetch succeeds; without it the
+		// fetch failed before starting (a path not found, no network).
+		if f.err == nil {
+			f.err = errors.New("the daemon did not start the download")
 		}
-		return "", err
+		return node.GetResult{}, fetchError(ctx, e, r, arg, peers, f.err)
 	}
-	if e.json {
-		json.NewEncoder(e.stdout).Encode(fetchedEvent{Type: "fetched", FetchResult: res})
+	copied := make(chan result[node.GetResult], 1)
+	go func() {
+		res, err := r.GetFetched(cctx, root, out, o)
+		copied <- result[node.GetResult]{res, err}
+	}()
+
+	// Wait for both. Whichever fails first stops the other: a download
+	// that failed explains the copy's missing block better than the copy
+	// could, and a copy that failed (a name refused, a full disk) makes
+	// the rest of the download pointless for now; its partial pin keeps
+	// what arrived for a retry, as after Ctrl-C.
+	var f result[node.FetchResult]
+	var c result[node.GetResult]
+	var first error
+	for fetchOver, copyOver := false, false; !fetchOver || !copyOver; {
+		select {
+		case f = <-fetched:
+			fetchOver = true
+			if f.err != nil {
+				if first == nil {
+					first = fetchError(ctx, e, r, arg, peers, f.err)
+				}
+				cancelCopy()
+			} else if e.json {
+				json.NewEncoder(e.stdout).Encode(fetchedEvent{Type: "fetched", FetchResult: f.v})
+			}
+		case c = <-copied:
+			copyOver = true
+			if errors.Is(c.err, block.ErrNotFound) && !fetchOver {
+				// The download ran out of peers for a block; its own
+				// error, coming next, says which and why.
+				continue
+			}
+			if c.err != nil {
+				if first == nil {
+					first = c.err
+				}
+				cancelFetch()
+			}
+		}
 	}
-	return res.Cid, nil
+	if first == nil {
+		first = c.err
+	}
+	if ctx.Err() != nil && c.err != nil {
+		// Interrupted: the copy's error says what was being written,
+		// which get reports when a tree was left half written.
+		return c.v, c.err
+	}
+	return c.v, first
+}
+
+// fetchError is the error of a download that failed; for content no peer
+// had, it first says which of the peers the user named could not be
+// reached, as cat and ls do: "no peer could deliver it" alone hid a
+// --peer that was down.
+func fetchError(ctx context.Context, e *env, r daemonOps, arg string, peers []string, err error) error {
+	if errors.Is(err, block.ErrNotFound) && ctx.Err() == nil {
+		connectHints(ctx, e, r, arg, peers)
+	}
+	return err
 }
 
 // progressEvent is one NDJSON line of `get --json` (docs/cli.md).
@@ -107,6 +208,9 @@ type transferBar struct {
 	mu    sync.Mutex
 	drawn bool
 	last  node.FetchProgress
+	// written is output bytes written; lastDraw rate-limits wrote.
+	written  int64
+	lastDraw time.Time
 }
 
 func (b *transferBar) update(p node.FetchProgress) {
@@ -114,6 +218,18 @@ func (b *transferBar) update(p node.FetchProgress) {
 	defer b.mu.Unlock()
 	b.last, b.drawn = p, true
 	b.draw()
+}
+
+// wrote records the bytes of output written so far, the second half of
+// a streaming get, and redraws at most ten times a second.
+func (b *transferBar) wrote(n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.written = n
+	if now := time.Now(); now.Sub(b.lastDraw) >= 100*time.Millisecond {
+		b.lastDraw, b.drawn = now, true
+		b.draw()
+	}
 }
 
 func (b *transferBar) draw() {
@@ -126,7 +242,11 @@ func (b *transferBar) draw() {
 	if p.ETA > 0 {
 		eta = "ETA " + (time.Duration(p.ETA) * time.Second).String()
 	}
-	fmt.Fprintf(b.w, "\r\033[K%s  %s/s  %s  %d peer(s)", have, humanBytes(p.Rate), eta, p.Peers)
+	line := fmt.Sprintf("%s  %s/s  %s  %d peer(s)", have, humanBytes(p.Rate), eta, p.Peers)
+	if b.written > 0 {
+		line += "  written " + humanBytes(float64(b.written))
+	}
+	fmt.Fprintf(b.w, "\r\033[K%s", line)
 }
 
 func (b *transferBar) finish() {

@@ -264,6 +264,9 @@ func (n *Node) hostOptions() (_ []libp2p.Option, release func(), _ error) {
 		libp2p.BandwidthReporter(n.bw),
 		libp2p.UserAgent("trove"),
 	}
+	if len(o.AnnounceAddrs)+len(o.AppendAnnounceAddrs) > 0 {
+		opts = append(opts, libp2p.AddrsFactory(announceFactory(o.AnnounceAddrs, o.AppendAnnounceAddrs)))
+	}
 	if o.SwarmKey != nil {
 		opts = append(opts, libp2p.PrivateNetwork(pnet.PSK(o.SwarmKey)))
 	}
@@ -471,6 +474,28 @@ func (n *Node) ID() peer.ID { return n.host.ID() }
 // can be pasted into another node's bootstrap list.
 func (n *Node) Addrs() []ma.Multiaddr {
 	addrs, _ := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()})
+	return addrs
+}
+
+// ListenAddrs are the addresses the node's sockets are bound to, with an
+// unspecified IP (0.0.0.0, ::) expanded to each interface's, each ending
+// in /p2p/<ID>. Unlike Addrs they ignore AnnounceAddrs: they say where
+// this host listens, which is what a proxy or port forward must point at.
+func (n *Node) ListenAddrs() []ma.Multiaddr {
+	var listen []ma.Multiaddr
+	for _, a := range n.host.Network().ListenAddresses() {
+		// The relay transport "listens" on /p2p-circuit, which is no
+		// socket anyone could point a forward at.
+		if _, err := a.ValueForProtocol(ma.P_CIRCUIT); err != nil {
+			listen = append(listen, a)
+		}
+	}
+	if ifaces, err := manet.InterfaceMultiaddrs(); err == nil {
+		if resolved, err := manet.ResolveUnspecifiedAddresses(listen, ifaces); err == nil {
+			listen = resolved
+		}
+	}
+	addrs, _ := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: n.host.ID(), Addrs: listen})
 	return addrs
 }
 

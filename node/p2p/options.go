@@ -91,6 +91,18 @@ type Options struct {
 	// DefaultListenAddrs(); tests pass /ip4/127.0.0.1/tcp/0.
 	ListenAddrs []ma.Multiaddr
 
+	// AnnounceAddrs, when non-empty, are the only addresses this node
+	// tells peers (identify, the DHT, tickets, `trove id`), in place of
+	// its listen, NAT-mapped, observed and relay addresses. They exist for
+	// addresses the node cannot see itself: a router's port forward, or a
+	// TCP proxy in front of it (as the WAN benchmark tier puts between
+	// daemons). Empty means announce what libp2p finds.
+	AnnounceAddrs []ma.Multiaddr
+	// AppendAnnounceAddrs are announced in addition to the others (the
+	// found ones, or AnnounceAddrs): a known public address on top of the
+	// LAN ones. Empty adds nothing.
+	AppendAnnounceAddrs []ma.Multiaddr
+
 	// SwarmKey, when non-nil, makes this a private swarm: only nodes with
 	// the same 32-byte key can connect. Nil joins the open trove network.
 	SwarmKey []byte

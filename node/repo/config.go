@@ -72,6 +72,12 @@ type Transfer struct {
 type Swarm struct {
 	// ListenAddrs are TCP multiaddrs to listen on.
 	ListenAddrs []string `json:"ListenAddrs"`
+	// AnnounceAddrs, when non-empty, are the only addresses the node
+	// tells peers, instead of those it finds (a port forward's or a
+	// proxy's address). Empty announces what it finds.
+	AnnounceAddrs []string `json:"AnnounceAddrs"`
+	// AppendAnnounceAddrs are announced in addition. Empty adds none.
+	AppendAnnounceAddrs []string `json:"AppendAnnounceAddrs"`
 	// ConnMgr bounds open connections.
 	ConnMgr ConnMgr `json:"ConnMgr"`
 	// NAT asks the router for a port mapping (UPnP / NAT-PMP).
@@ -260,6 +266,16 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%w: field \"Swarm.ListenAddrs[%d]\": %q: %v", ErrBadConfig, i, a, err)
 		}
 	}
+	for _, f := range []struct {
+		name  string
+		addrs []string
+	}{{"Swarm.AnnounceAddrs", c.Swarm.AnnounceAddrs}, {"Swarm.AppendAnnounceAddrs", c.Swarm.AppendAnnounceAddrs}} {
+		for i, a := range f.addrs {
+			if err := CheckAnnounceAddr(a); err != nil {
+				return fmt.Errorf("%w: field \"%s[%d]\": %v", ErrBadConfig, f.name, i, err)
+			}
+		}
+	}
 	for i, a := range c.DHT.Bootstrap {
 		if _, err := peer.AddrInfoFromString(a); err != nil {
 			return fmt.Errorf("%w: field \"DHT.Bootstrap[%d]\": %q is not a multiaddr ending in /p2p/<peer ID>: %v", ErrBadConfig, i, a, err)
@@ -297,4 +313,21 @@ func (c Config) Encode() ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// CheckAnnounceAddr accepts an address to announce: a multiaddr without a
+// /p2p/ part (the node adds its own ID) and with a port, since peers must
+// be able to dial it as written.
+func CheckAnnounceAddr(s string) error {
+	a, err := ma.NewMultiaddr(s)
+	if err != nil {
+		return fmt.Errorf("%q: %v", s, err)
+	}
+	if _, err := a.ValueForProtocol(ma.P_P2P); err == nil {
+		return fmt.Errorf("%q: leave out /p2p/<ID>; the node adds its own", s)
+	}
+	if _, err := a.ValueForProtocol(ma.P_TCP); err != nil {
+		return fmt.Errorf("%q: want a TCP address such as /ip4/203.0.113.5/tcp/4801", s)
+	}
+	return nil
 }

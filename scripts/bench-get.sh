@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# bench-get.sh BIN [RUNS] [SIZE_MiB]: `trove get` of SIZE_MiB (default 1024)
+# random bytes between two real daemons on 127.0.0.1, against the disk
+# writes it must do, measured in the same run: two `dd conv=fdatasync`
+# copies of the same file (the fetching daemon's store, then the output).
+# Prints one line per run: get seconds (and when the download part ended,
+# from get --json's "fetched" event), dd seconds (both copies), the ratio,
+# CPU seconds of the get command and of the fetching daemon, and the
+# fetching daemon's peak RSS (VmHWM). Only loopback is used.
+set -euo pipefail
+BIN=$(realpath "$1"); RUNS=${2:-3}; MIB=${3:-1024}
+W=${BENCH_DIR:-/tmp/trove-bench-get}
+mkdir -p "$W"; cd "$W"
+SRC=$W/src-$MIB.bin
+[ -f "$SRC" ] || head -c $((MIB << 20)) /dev/urandom > "$SRC"
+cat "$SRC" > /dev/null # page cache, as a user's fresh file would be
+
+loopback() { # make a repo whose daemon stays on 127.0.0.1
+	rm -rf "$1"; "$BIN" --repo "$1" init >/dev/null
+	for kv in 'Swarm.ListenAddrs ["/ip4/127.0.0.1/tcp/0"]' 'Swarm.MDNS false' 'Swarm.NAT false' \
+		'Swarm.AutoNAT false' 'Swarm.RelayClient false' 'Swarm.HolePunching false' 'DHT.Mode server'; do
+		"$BIN" --repo "$1" config set $kv
+	done
+}
+start() { # start a daemon on repo $1; sets PID and ADDR
+	"$BIN" --repo "$1" daemon > "$1.ready" 2> "$1.log" &
+	PID=$!
+	for _ in $(seq 200); do grep -q ready "$1.ready" 2>/dev/null && break; sleep 0.05; done
+	ADDR=$(sed -n 's/.* listen=\([^, ]*\).*/\1/p' "$1.ready")
+}
+now() { date +%s.%N; }
+
+loopback "$W/seed"; start "$W/seed"; SEEDPID=$PID; SEED=$ADDR
+trap 'kill $SEEDPID 2>/dev/null || true' EXIT
+CID=$("$BIN" --repo "$W/seed" add -q "$SRC")
+
+for r in $(seq "$RUNS"); do
+	rm -f "$W/dd1" "$W/dd2"
+	t0=$(now)
+	dd if="$SRC" of="$W/dd1" bs=1M conv=fdatasync status=none
+	dd if="$SRC" of="$W/dd2" bs=1M conv=fdatasync status=none
+	t1=$(now); rm -f "$W/dd1" "$W/dd2"
+
+	loopback "$W/fetch"; start "$W/fetch"; FPID=$PID
+	rm -rf "$W/out"
+	t2=$(now)
+	/usr/bin/time -f "%U %S" -o "$W/cli.cpu" "$BIN" --repo "$W/fetch" get --json "$CID" --peer "$SEED" -o "$W/out" > "$W/get.json" 2>/dev/null
+	t3=$(now)
+	rss=$(awk '/VmHWM/ {print $2}' /proc/$FPID/status)
+	dcpu=$(awk -v hz="$(getconf CLK_TCK)" '{print ($14+$15)/hz}' /proc/$FPID/stat)
+	ccpu=$(awk '{print $1+$2}' "$W/cli.cpu")
+	fetch=$(sed -n 's/.*"Type":"fetched".*"Seconds":\([0-9.e+-]*\).*/\1/p' "$W/get.json")
+	kill $FPID; wait $FPID || true
+	cmp -s "$SRC" "$W/out" || { echo "output differs" >&2; exit 1; }
+	rm -rf "$W/out" "$W/fetch"
+	awk -v g="$(echo "$t3 - $t2" | bc)" -v d="$(echo "$t1 - $t0" | bc)" -v rss="$rss" -v f="$fetch" -v cc="$ccpu" -v dc="$dcpu" \
+		'BEGIN { printf "get %.2f s (download done at %.2f s, %.2f s after it)  2x dd fdatasync %.2f s  ratio %.2f  CPU s: cli %.2f fetching daemon %.2f  peak RSS %d MB\n", g, f, g-f, d, g/d, cc, dc, rss/1000 }'
+done
