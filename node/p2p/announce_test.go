@@ -141,12 +141,20 @@ func TestAnnounceAddrsReachPeers(t *testing.T) {
 
 	// Forget the socket B dialled and the connection: what B has left is
 	// what identify told it, and dialling it goes through the proxy.
+	// A must not dial back either (it learned B's address from identify
+	// and its DHT may want B), or B would reuse that connection.
+	a.Host().Peerstore().ClearAddrs(b.ID())
 	b.Host().Network().ClosePeer(a.ID())
 	b.Host().Peerstore().SetAddr(a.ID(), listen, 0)
 	if got := b.Host().Peerstore().Addrs(a.ID()); !slices.EqualFunc(got, oa.AnnounceAddrs, ma.Multiaddr.Equal) {
 		t.Fatalf("B's peerstore has %v for A, want %v", got, oa.AnnounceAddrs)
 	}
-	waitFor(t, 5*time.Second, "B to drop its connection to A", func() bool { return len(b.Host().Network().ConnsToPeer(a.ID())) == 0 })
+	waitFor(t, 10*time.Second, "B to drop its connection to A", func() bool {
+		a.Host().Peerstore().ClearAddrs(b.ID())
+		a.Host().Network().ClosePeer(b.ID())
+		b.Host().Network().ClosePeer(a.ID())
+		return len(b.Host().Network().ConnsToPeer(a.ID())) == 0
+	})
 	if err := b.Host().Connect(ctx, peer.AddrInfo{ID: a.ID()}); err != nil {
 		t.Fatalf("dialling A at what it announced: %v", err)
 	}
