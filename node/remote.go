@@ -218,6 +218,20 @@ func (r *Remote) RepoStat(ctx context.Context) (RepoStat, error) {
 	return out, err
 }
 
+// RepoVerify verifies the daemon's repo, passing its progress events to
+// o.Progress.
+func (r *Remote) RepoVerify(ctx context.Context, o RepoVerifyOptions) (RepoVerifyResult, error) {
+	var out RepoVerifyResult
+	err := r.c.Events(ctx, api.Request{Path: PathRepoVerify, Args: o}, func(ev json.RawMessage) error {
+		var p VerifyProgress
+		if o.Progress != nil && json.Unmarshal(ev, &p) == nil {
+			o.Progress(p)
+		}
+		return nil
+	}, &out)
+	return out, err
+}
+
 // BlockGet streams one block's bytes.
 func (r *Remote) BlockGet(ctx context.Context, path string, w io.Writer) (int64, error) {
 	return r.stream(ctx, PathBlockGet, PathArgs{Path: path}, w)

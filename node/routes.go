@@ -30,6 +30,7 @@ const (
 	PathPinLs       = "/v0/pin/ls"
 	PathGC          = "/v0/gc"
 	PathRepoStat    = "/v0/repo/stat"
+	PathRepoVerify  = "/v0/repo/verify"
 	PathBlockGet    = "/v0/block/get"
 	PathBlockStat   = "/v0/block/stat"
 	PathDagExport   = "/v0/dag/export"
@@ -229,6 +230,18 @@ func Routes(srv *api.Server, n *Node, d *Daemon) {
 	}))
 	s.Handle("POST "+PathRepoStat, api.JSONHandler(func(ctx context.Context, _ struct{}) (RepoStat, error) {
 		return n.RepoStat(ctx)
+	}))
+	s.Handle("POST "+PathRepoVerify, api.EventHandler(func(ctx context.Context, o RepoVerifyOptions, _ io.Reader, emit func(any) error) (RepoVerifyResult, error) {
+		// Events are ticked like add's: one per block would cost more
+		// than hashing small blocks.
+		var last time.Time
+		o.Progress = func(p VerifyProgress) {
+			if now := time.Now(); now.Sub(last) >= addProgressTick {
+				last = now
+				emit(p)
+			}
+		}
+		return n.RepoVerify(ctx, o)
 	}))
 	s.Handle("POST "+PathBlockGet, api.BodyHandler(api.ContentStream, func(ctx context.Context, a PathArgs, _ io.Reader, w io.Writer) error {
 		_, err := n.BlockGet(ctx, a.Path, w)

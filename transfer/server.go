@@ -47,6 +47,10 @@ type ServerOptions struct {
 	IdleTimeout time.Duration
 	// Logger receives protocol errors. Nil means slog.Default().
 	Logger *slog.Logger
+	// TrustSource serves blocks as the Source returns them. The zero
+	// value re-hashes each block before sending it (see verifiedSource);
+	// set it only when the Source verifies reads itself.
+	TrustSource bool
 }
 
 func (o *ServerOptions) fill() {
@@ -97,6 +101,9 @@ type servedPeer struct {
 // NewServer registers the protocol handler on h. Close unregisters it.
 func NewServer(h host.Host, src Source, opts ServerOptions) *Server {
 	opts.fill()
+	if !opts.TrustSource {
+		src = verifiedSource{src, opts.Logger}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		h: h, src: src, opts: opts, log: opts.Logger,

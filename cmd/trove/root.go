@@ -48,6 +48,9 @@ type (
 	repoStater interface {
 		RepoStat(ctx context.Context) (node.RepoStat, error)
 	}
+	repoVerifier interface {
+		RepoVerify(ctx context.Context, o node.RepoVerifyOptions) (node.RepoVerifyResult, error)
+	}
 	blocker interface {
 		BlockGet(ctx context.Context, path string, w io.Writer) (int64, error)
 		BlockStat(ctx context.Context, path string) (node.BlockStat, error)
@@ -66,6 +69,7 @@ type (
 		pinner
 		collector
 		repoStater
+		repoVerifier
 		blocker
 		dagger
 		io.Closer
