@@ -14,7 +14,9 @@ import (
 	"github.com/trove-p2p/trove/block"
 	"github.com/trove-p2p/trove/blockstore"
 	"github.com/trove-p2p/trove/node/api"
+	"github.com/trove-p2p/trove/node/p2p"
 	"github.com/trove-p2p/trove/node/repo"
+	"github.com/trove-p2p/trove/transfer"
 	"github.com/trove-p2p/trove/unixfs/importer"
 )
 
@@ -118,6 +120,39 @@ type StatsResult struct {
 	RepoBytes    int64   `json:"RepoBytes"`
 	DiskBytes    int64   `json:"DiskBytes"`
 	Pins         int64   `json:"Pins"`
+	// Resources are libp2p's resource-manager limits and what is in use.
+	Resources ResourceStats `json:"Resources"`
+}
+
+// ResourceStats bounds what peers can make the daemon hold
+// (Swarm.ResourceMgr in the config), with current use. Transfer figures
+// are for inbound /trove/transfer/1.0.0 streams.
+type ResourceStats struct {
+	Memory                 int64 `json:"Memory"`
+	MemoryUsed             int64 `json:"MemoryUsed"`
+	Conns                  int   `json:"Conns"`
+	ConnsInbound           int   `json:"ConnsInbound"`
+	ConnsUsed              int   `json:"ConnsUsed"`
+	Streams                int   `json:"Streams"`
+	StreamsUsed            int   `json:"StreamsUsed"`
+	StreamsPerPeer         int   `json:"StreamsPerPeer"`
+	TransferStreams        int   `json:"TransferStreams"`
+	TransferStreamsUsed    int   `json:"TransferStreamsUsed"`
+	TransferStreamsPerPeer int   `json:"TransferStreamsPerPeer"`
+	TransferMemory         int64 `json:"TransferMemory"`
+	TransferMemoryUsed     int64 `json:"TransferMemoryUsed"`
+	TransferMemoryPerPeer  int64 `json:"TransferMemoryPerPeer"`
+}
+
+func resourceStats(l p2p.Limits) ResourceStats {
+	t := l.Protocols[transfer.ProtocolID]
+	return ResourceStats{
+		Memory: l.Memory, MemoryUsed: l.MemoryUsed,
+		Conns: l.Conns, ConnsInbound: l.ConnsInbound, ConnsUsed: l.ConnsUsed,
+		Streams: l.Streams, StreamsUsed: l.StreamsUsed, StreamsPerPeer: l.StreamsPerPeer,
+		TransferStreams: t.Streams, TransferStreamsUsed: t.StreamsUsed, TransferStreamsPerPeer: t.StreamsPerPeer,
+		TransferMemory: t.Memory, TransferMemoryUsed: t.MemoryUsed, TransferMemoryPerPeer: t.MemoryPerPeer,
+	}
 }
 
 // Duration is a time.Duration that travels as a Go duration string.
@@ -395,6 +430,7 @@ func networkRoutes(s handler, n *Node, d *Daemon) {
 			PeerID: d.net.ID().String(), Peers: ns.Peers, RoutingTable: ns.RoutingTable,
 			TotalIn: ns.TotalIn, TotalOut: ns.TotalOut, RateIn: ns.RateIn, RateOut: ns.RateOut,
 			Blocks: rs.Blocks, RepoBytes: rs.Bytes, DiskBytes: rs.DiskBytes, Pins: rs.Pins,
+			Resources: resourceStats(d.net.Limits()),
 		}, nil
 	}))
 }

@@ -71,6 +71,13 @@ func (o *ServerOptions) fill() {
 	}
 }
 
+// StreamMemory is what one serving stream reserves from the resource
+// manager: the largest block it holds while writing plus its read buffer.
+const StreamMemory = block.MaxSize + readBufferSize
+
+// readBufferSize is the serving stream's request reader buffer.
+const readBufferSize = 16 << 10
+
 // Server answers /trove/transfer/1.0.0 streams from a Source.
 //
 // Fairness between peers comes from granularity: every stream's writer
@@ -236,6 +243,15 @@ func (s *Server) handle(st network.Stream) {
 		return
 	}
 	defer s.release(p, sp)
+	// The block buffer and read buffer this stream will hold are
+	// reserved up front, so libp2p's resource manager bounds what all
+	// serving streams together can cost (docs/reliability.md).
+	if err := st.Scope().ReserveMemory(StreamMemory, network.ReservationPriorityAlways); err != nil {
+		s.log.Debug("transfer: stream memory refused", "peer", p, "err", err)
+		st.Reset()
+		return
+	}
+	defer st.Scope().ReleaseMemory(StreamMemory)
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	ss := &srvStream{s: s, st: st, peer: p, sp: sp, ctx: ctx, reqs: make(map[uint64]*srvReq)}
@@ -293,7 +309,7 @@ type srvStream struct {
 }
 
 func (ss *srvStream) readLoop(cancel context.CancelFunc) {
-	br := bufio.NewReaderSize(ss.st, 16<<10)
+	br := bufio.NewReaderSize(ss.st, readBufferSize)
 	for {
 		ss.st.SetReadDeadline(time.Now().Add(ss.s.opts.IdleTimeout))
 		payload, err := ReadFrame(br, MaxRequestFrame)
