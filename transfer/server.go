@@ -329,6 +329,11 @@ func (ss *srvStream) readLoop(cancel context.CancelFunc) {
 		if errors.Is(err, errUnknownType) {
 			continue
 		}
+		ss.mu.Lock()
+		for len(ss.ctrl) >= maxPendingReplies && !ss.dead {
+			ss.cond.Wait()
+		}
+		ss.mu.Unlock()
 		if err == nil {
 			err = ss.accept(m)
 		}
@@ -409,6 +414,14 @@ func (ss *srvStream) accept(m Message) error {
 	return nil
 }
 
+// maxPendingReplies caps the control replies (DONE for refused, bad or
+// cancelled requests) queued on a stream and not yet written. At the cap
+// the reader stops reading requests until the writer takes the queue, so
+// flow control pushes back on a requester that floods requests and does
+// not read its replies; before, each 40-byte request it sent queued about
+// 120 bytes here until WriteTimeout, hundreds of MB on a fast link.
+const maxPendingReplies = 1024
+
 // maxBulkActive is how many bulk requests per stream are served
 // round-robin at a time; the rest wait in order.
 const maxBulkActive = 2
@@ -485,6 +498,7 @@ func (ss *srvStream) writeLoop() error {
 		if len(ss.ctrl) > 0 {
 			ctrl := ss.ctrl
 			ss.ctrl = nil
+			ss.cond.Broadcast() // a reader may wait for room (maxPendingReplies)
 			ss.mu.Unlock()
 			for i := range ctrl {
 				if err := write(&ctrl[i]); err != nil {
