@@ -175,12 +175,16 @@ const (
 	DefaultFindProvsNum     = 20
 )
 
+// KindNoSpace is the API error kind of blockstore.ErrNoSpace.
+const KindNoSpace = "no-space"
+
 // Kinds is the error registry of the node's API: the api defaults plus the
 // sentinels of the layers below, so an error keeps its exit code across
 // the socket.
 func Kinds() *api.Kinds {
 	k := api.DefaultKinds()
 	k.Register(api.KindLocked, http.StatusConflict, blockstore.ErrLocked)
+	k.Register(KindNoSpace, http.StatusInsufficientStorage, blockstore.ErrNoSpace)
 	k.Register(api.KindBadRequest, http.StatusBadRequest, importer.ErrParams)
 	k.Register(api.KindBadRequest, http.StatusBadRequest, ErrBadTar)
 	k.Register(api.KindExists, http.StatusConflict, repo.ErrExists)
