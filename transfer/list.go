@@ -449,7 +449,12 @@ func (t *transfer) want(ctx context.Context, l *list, r *run, cids []cid.Cid, ev
 	stored := func(m *Message, i int, n int64) func(error) {
 		return func(err error) {
 			if err != nil {
-				err = &storeError{fmt.Errorf("storing %s: %w", m.CID, err)}
+				err = fmt.Errorf("storing %s: %w", m.CID, err)
+				if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+					// A run stopped early (a steal, the endgame)
+					// cancels its writes; that is no store failure.
+					err = &storeError{err}
+				}
 				writeErr.CompareAndSwap(nil, &err)
 			} else if l.state[i].CompareAndSwap(false, true) {
 				// Stored before it counts as done.
