@@ -13,25 +13,26 @@ import (
 	"github.com/trove-p2p/trove/blockstore"
 )
 
-// TestDaemonFullDisk runs a daemon whose repo is on a 192 MiB tmpfs that
-// other data fills to its last 82 MiB, so after the 64 MiB reserve about
-// 18 MiB can be stored. A 24 MiB add, dag import and get each fail with
+// TestDaemonFullDisk runs a daemon whose repo is on an 80 MiB tmpfs that
+// other data fills to its last 24 MiB, so after a 16 MiB reserve
+// (Datastore.MinFreeSpace) about 8 MiB can be stored. A 12 MiB add, dag
+// import and get each fail with
 // ErrNoSpace (exit 10) through the API, pin nothing as complete, and the
 // daemon keeps serving; once the other data is removed the same three
 // succeed and repo verify is clean.
 func TestDaemonFullDisk(t *testing.T) {
 	ctx := context.Background()
 	disk := t.TempDir()
-	if err := syscall.Mount("tmpfs", disk, "tmpfs", 0, "size=192m"); err != nil {
+	if err := syscall.Mount("tmpfs", disk, "tmpfs", 0, "size=80m"); err != nil {
 		t.Skipf("cannot mount a small filesystem (needs root): %v", err)
 	}
 	t.Cleanup(func() { syscall.Unmount(disk, syscall.MNT_DETACH) })
 	other := filepath.Join(disk, "other-data")
-	if err := os.WriteFile(other, make([]byte, 110<<20), 0o644); err != nil {
+	if err := os.WriteFile(other, make([]byte, 56<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
-	const size = 24 << 20
+	const size = 12 << 20
 	addData, carData, getData := countingData(size, 41), countingData(size, 42), countingData(size, 43)
 	src := openNode(t, t.TempDir(), Options{})
 	res, err := src.Add(ctx, ReaderEntry(bytes.NewReader(carData)), AddOptions{})
@@ -46,6 +47,12 @@ func TestDaemonFullDisk(t *testing.T) {
 	s, getRoot := seed(t, getData, DaemonOptions{})
 
 	dir := filepath.Join(disk, "repo")
+	n := openNode(t, dir, Options{})
+	n.repo.Config.Datastore.MinFreeSpace = 16 << 20
+	if err := n.repo.SaveConfig(n.repo.Config); err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
 	d := startDaemon(t, dir, DaemonOptions{})
 	r := dialRemote(t, dir)
 	noSpace := func(what string, err error) {

@@ -268,8 +268,9 @@ func newStatsCmd(e *env) *cobra.Command {
 		Use:   "stats",
 		Short: "Show network and repo figures",
 		Long: `Show connected peers, DHT routing-table size, bytes in and out since start,
-the repo's blocks, bytes and pins, then the bandwidth limits in force, each
-download in progress and the bytes served to each peer.`,
+the repo's blocks, bytes and pins, the resource limits peers are held to
+(used / limit), then the bandwidth limits in force, each download in
+progress, the bytes served to each peer and the peers banned for lying.`,
 		Example: "  trove stats\n  trove stats --json",
 		Args:    exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -174,6 +174,9 @@ type Datastore struct {
 	// VerifyOnRead re-hashes every block read from disk. The CLI flag
 	// --verify turns it on for one command; this makes it the default.
 	VerifyOnRead bool `json:"VerifyOnRead"`
+	// MinFreeSpace is the bytes block writes leave free on the repo's
+	// filesystem (blockstore.Options.MinFreeSpace). 0 means 64 MiB.
+	MinFreeSpace int64 `json:"MinFreeSpace"`
 }
 
 // Import configures `trove add` defaults; flags override them.
