@@ -168,6 +168,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	dropEmptyVlogs(dir, opts.Logger)
 	bo := badger.DefaultOptions(dir)
 	bo.Logger = badgerLogger{opts.Logger}
 	bo.SyncWrites = opts.SyncWrites
@@ -231,6 +232,22 @@ func (s *Store) room(n int) error {
 		return fmt.Errorf("blockstore: %d bytes free, %d reserved: %w", free, s.minFree, ErrNoSpace)
 	}
 	return nil
+}
+
+// dropEmptyVlogs removes value-log files of length zero. A process killed
+// while Badger creates one (between creating the file and sizing it)
+// leaves it so, without even its header, and Badger then refuses to open
+// the store ("Open existing file ... Create a new file"). Such a file
+// holds no entries, so nothing can refer to it.
+func dropEmptyVlogs(dir string, log *slog.Logger) {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.vlog"))
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil && st.Mode().IsRegular() && st.Size() == 0 {
+			if err := os.Remove(f); err == nil && log != nil {
+				log.Warn("blockstore: removed an empty value-log file left by a crash", "file", f)
+			}
+		}
+	}
 }
 
 func orDefault(v, d int64) int64 {
