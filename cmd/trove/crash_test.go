@@ -22,7 +22,7 @@ import (
 
 // TestCrashPoints is the crash tier (go test -tags crash -run
 // TestCrashPoints ./cmd/trove/; TROVE_CRASH_ROUNDS sets the number of
-// kills, default 30). Each round starts add, dag import, gc or pin rm as a
+// rounds, default 30; TROVE_CRASH_SEED picks the sequence). Each round starts add, dag import, gc or pin rm as a
 // real process on one repo and SIGKILLs it after a random delay, then
 // checks that the repo opens, `repo verify` is clean (so no pin claims a
 // DAG with holes), every file an earlier command reported added is intact,
@@ -80,7 +80,11 @@ func TestCrashPoints(t *testing.T) {
 		data []byte
 	}
 	var done []added
-	rng := rand.New(rand.NewPCG(7, 7))
+	seed := uint64(7)
+	if v, err := strconv.ParseUint(os.Getenv("TROVE_CRASH_SEED"), 10, 64); err == nil {
+		seed = v
+	}
+	rng := rand.New(rand.NewPCG(seed, seed))
 	ops := []string{"add", "dag import", "gc", "pin rm"}
 	killed := map[string]int{}
 	for round := range rounds {
