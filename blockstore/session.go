@@ -67,6 +67,9 @@ func (ss *Session) Put(ctx context.Context, c cid.Cid, data []byte) error {
 	if err := checkSize(c, data); err != nil {
 		return err
 	}
+	if err := ss.s.room(len(data)); err != nil {
+		return err
+	}
 	mh := c.Hash()
 	ss.note(mh)
 	s := ss.s
@@ -194,6 +197,14 @@ func (w *asyncWriter) take() []asyncPut {
 // then holds up no other download's writes.
 func (w *asyncWriter) commit(batch []asyncPut) {
 	s := w.s
+	size := 0
+	for _, p := range batch {
+		size += len(p.data)
+	}
+	if err := s.room(size); err != nil {
+		w.refuse(batch, err)
+		return
+	}
 	s.gate.RLock()
 	txn := s.db.NewTransaction(true)
 	kept := batch[:0]
@@ -256,6 +267,30 @@ func (w *asyncWriter) commit(batch []asyncPut) {
 			w.finished(len(failed))
 		}()
 	}
+}
+
+// refuse fails a whole batch without writing it, and starts the next
+// one, as a commit's callback would.
+func (w *asyncWriter) refuse(batch []asyncPut, err error) {
+	w.mu.Lock()
+	var next []asyncPut
+	if len(w.queue) > 0 {
+		next = w.take()
+	} else {
+		w.inflight--
+	}
+	w.mu.Unlock()
+	go func() {
+		// Not on the caller's goroutine: done may hand credit back to a
+		// peer, and the next batch may be refused in turn.
+		for _, p := range batch {
+			p.done(mapErr(p.c, err))
+		}
+		w.finished(len(batch))
+		if next != nil {
+			w.commit(next)
+		}
+	}()
 }
 
 // Batch accumulates block writes for import. Put hands data to Badger in
@@ -373,6 +408,14 @@ func (b *Batch) flush() {
 	held := b.held
 	b.txn = b.s.db.NewTransaction(true)
 	b.pending, b.held = 0, nil
+	if err := b.s.room(n); err != nil {
+		txn.Discard()
+		for _, d := range held {
+			b.release(d)
+		}
+		b.setErr(err)
+		return
+	}
 	b.sem <- struct{}{}
 	b.wg.Add(1)
 	b.s.gate.RLock()

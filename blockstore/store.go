@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -28,6 +29,10 @@ var ErrLocked = errors.New("repo is in use by another trove process (is a daemon
 
 // ErrClosed is returned by calls on a Store after Close.
 var ErrClosed = errors.New("blockstore: closed")
+
+// ErrNoSpace means a write was refused because the repo's filesystem is
+// (nearly) full; see Options.MinFreeSpace. It matches syscall.ENOSPC too.
+var ErrNoSpace = fmt.Errorf("no space left on the repo's disk (free some, or move the repo): %w", syscall.ENOSPC)
 
 // Key prefixes. One byte plus a slash keeps the three key spaces apart and
 // lets each be scanned on its own; block keys are the bare multihash after
@@ -51,6 +56,7 @@ const (
 	defaultBlockCacheSize   = 16 << 20
 	defaultBatchBytes       = 4 << 20
 	defaultBatchInflight    = 2
+	defaultMinFreeSpace     = 64 << 20
 	// trimEvery is how many written bytes trigger a sync plus release of
 	// mapped value-log pages (see releaseMappedPages). 16 MiB rather
 	// than 32 keeps the value log's share of a 1 GiB add's RSS near
@@ -92,6 +98,14 @@ type Options struct {
 	// within noise for throughput and takes ~15 MB off the peak RSS of a
 	// 1 GiB `trove add` (docs/performance.md).
 	BatchBytes int
+	// MinFreeSpace is how many bytes block writes leave free on the
+	// store's filesystem: a write that would leave less fails with
+	// ErrNoSpace before Badger sees it. Badger writes through memory
+	// maps, and a store on a full disk does not get an error from it: the
+	// process dies of SIGBUS. The reserve also covers Badger's own
+	// memtable flushes and the small writes (pins, deletes) that are not
+	// checked. Zero means 64 MiB; negative turns the check off.
+	MinFreeSpace int64
 	// Tune, if set, is applied to the Badger options last. It exists for
 	// benchmarks and experiments; the defaults above are the supported
 	// configuration.
@@ -106,6 +120,9 @@ type Store struct {
 	log    *slog.Logger
 	unlock func() error
 	async  asyncWriter
+
+	// minFree is Options.MinFreeSpace with its default (see room).
+	minFree int64
 
 	// vlogMin is the length from which Get may unmap what it read (see
 	// unmapRead); MaxInt disables it.
@@ -151,6 +168,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	dropEmptyVlogs(dir, opts.Logger)
 	bo := badger.DefaultOptions(dir)
 	bo.Logger = badgerLogger{opts.Logger}
 	bo.SyncWrites = opts.SyncWrites
@@ -182,6 +200,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	st := &Store{db: db, opts: opts, log: log, unlock: release, sessions: make(map[*Session]struct{})}
+	st.minFree = orDefault(opts.MinFreeSpace, defaultMinFreeSpace)
 	st.async.s = st
 	st.async.idle.L = &st.async.mu
 	// One transaction must fit the value-log file's mapping with room to
@@ -196,6 +215,39 @@ func Open(dir string, opts Options) (*Store, error) {
 		st.vlogMin = int(max(bo.ValueThreshold, 1))
 	}
 	return st, nil
+}
+
+// room returns ErrNoSpace if writing n more bytes would leave less than
+// Options.MinFreeSpace free. Writers running at once may each see room
+// for themselves; the reserve is sized to absorb that (a few batches).
+func (s *Store) room(n int) error {
+	if s.opts.MinFreeSpace < 0 {
+		return nil
+	}
+	free, ok := freeSpace(s.db.Opts().ValueDir)
+	if !ok {
+		return nil
+	}
+	if free-int64(n) < s.minFree {
+		return fmt.Errorf("blockstore: %d bytes free, %d reserved: %w", free, s.minFree, ErrNoSpace)
+	}
+	return nil
+}
+
+// dropEmptyVlogs removes value-log files of length zero. A process killed
+// while Badger creates one (between creating the file and sizing it)
+// leaves it so, without even its header, and Badger then refuses to open
+// the store ("Open existing file ... Create a new file"). Such a file
+// holds no entries, so nothing can refer to it.
+func dropEmptyVlogs(dir string, log *slog.Logger) {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.vlog"))
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil && st.Mode().IsRegular() && st.Size() == 0 {
+			if err := os.Remove(f); err == nil && log != nil {
+				log.Warn("blockstore: removed an empty value-log file left by a crash", "file", f)
+			}
+		}
+	}
 }
 
 func orDefault(v, d int64) int64 {
@@ -285,6 +337,8 @@ func mapErr(c cid.Cid, err error) error {
 		return block.NotFound(c)
 	case errors.Is(err, badger.ErrDBClosed):
 		return ErrClosed
+	case errors.Is(err, syscall.ENOSPC) && !errors.Is(err, ErrNoSpace):
+		return fmt.Errorf("blockstore: %s: %w (%v)", c, ErrNoSpace, err)
 	}
 	return fmt.Errorf("blockstore: %s: %w", c, err)
 }

@@ -14,3 +14,13 @@ func allocated(info fs.FileInfo) int64 {
 	}
 	return info.Size()
 }
+
+// freeSpace is the bytes an unprivileged writer may still use on dir's
+// filesystem.
+func freeSpace(dir string) (int64, bool) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, false
+	}
+	return int64(st.Bavail) * int64(st.Bsize), true
+}

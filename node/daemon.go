@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,12 +15,14 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/trove-p2p/trove/blockstore"
 	"github.com/trove-p2p/trove/node/api"
 	"github.com/trove-p2p/trove/node/p2p"
 	"github.com/trove-p2p/trove/node/repo"
+	"github.com/trove-p2p/trove/transfer"
 )
 
 // DaemonOptions overrides the repo config for one daemon run, the way the
@@ -164,6 +167,11 @@ func (d *Daemon) p2pOptions(o DaemonOptions) (p2p.Options, error) {
 		RelayClient:  cfg.Swarm.RelayClient,
 		ConnMgrLow:   cfg.Swarm.ConnMgr.Low,
 		ConnMgrHigh:  cfg.Swarm.ConnMgr.High,
+		// What peers may make this daemon hold (docs/config.md).
+		ResourceMemory:    cfg.Swarm.ResourceMgr.MaxMemory,
+		MaxConns:          cfg.Swarm.ResourceMgr.MaxConns,
+		MaxStreamsPerPeer: cfg.Swarm.ResourceMgr.MaxStreamsPerPeer,
+		ProtocolLimits:    map[protocol.ID]p2p.ProtocolLimit{transfer.ProtocolID: transferLimit(cfg.Swarm.ResourceMgr)},
 		// Saved peers let a restarted daemon rejoin without bootstrap
 		// peers; the file lives in the repo so it moves with it.
 		PeerstorePath: d.node.repo.PeersPath(),
@@ -344,4 +352,26 @@ func (d *Daemon) Close() error {
 		d.closeErr = errors.Join(errs...)
 	})
 	return d.closeErr
+}
+
+// Defaults of the transfer protocol's resource limits (repo.ResourceMgr).
+const (
+	DefaultTransferStreams        = 64
+	DefaultTransferStreamsPerPeer = 8
+	DefaultTransferMemory         = 64 << 20
+)
+
+// transferLimit turns the config's transfer caps into resource-manager
+// limits on /trove/transfer/1.0.0.
+func transferLimit(r repo.ResourceMgr) p2p.ProtocolLimit {
+	l := p2p.ProtocolLimit{
+		Streams:        cmp.Or(r.TransferStreams, DefaultTransferStreams),
+		StreamsPerPeer: cmp.Or(r.TransferStreamsPerPeer, DefaultTransferStreamsPerPeer),
+		Memory:         cmp.Or(r.TransferMemory, DefaultTransferMemory),
+	}
+	// One peer may hold a quarter of the whole (16 MiB by default: the
+	// server's four streams per peer fit twice over), so one greedy peer
+	// cannot lock the others out; and at least one stream.
+	l.MemoryPerPeer = max(l.Memory/4, transfer.StreamMemory)
+	return l
 }

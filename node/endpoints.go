@@ -8,19 +8,20 @@ import "github.com/trove-p2p/trove/node/api"
 // compile. Exposing one more operation is a line here, a line in routes
 // and a Remote method calling the endpoint.
 var (
-	epAdd       = api.EventEndpoint[AddOptions, AddProgress, AddResult]{Path: "/v0/add"}
-	epCat       = api.StreamEndpoint[PathArgs]{Path: "/v0/cat"}
-	epLs        = api.Endpoint[PathArgs, []LsEntry]{Path: "/v0/ls"}
-	epResolve   = api.Endpoint[PathArgs, ResolveResult]{Path: "/v0/resolve"}
-	epPinAdd    = api.Endpoint[PinAddArgs, PinInfo]{Path: "/v0/pin/add"}
-	epPinRm     = api.Endpoint[PathArgs, PinInfo]{Path: "/v0/pin/rm"}
-	epPinLs     = api.Endpoint[struct{}, []PinInfo]{Path: "/v0/pin/ls"}
-	epGC        = api.Endpoint[struct{}, GCResult]{Path: "/v0/gc"}
-	epRepoStat  = api.Endpoint[struct{}, RepoStat]{Path: "/v0/repo/stat"}
-	epBlockGet  = api.StreamEndpoint[PathArgs]{Path: "/v0/block/get"}
-	epBlockStat = api.Endpoint[PathArgs, BlockStat]{Path: "/v0/block/stat"}
-	epDagExport = api.StreamEndpoint[PathArgs]{Path: "/v0/dag/export", ContentType: contentCAR}
-	epDagImport = api.UploadEndpoint[DagImportOptions, DagImportResult]{Path: "/v0/dag/import", ContentType: contentCAR}
+	epAdd        = api.EventEndpoint[AddOptions, AddProgress, AddResult]{Path: "/v0/add"}
+	epCat        = api.StreamEndpoint[PathArgs]{Path: "/v0/cat"}
+	epLs         = api.Endpoint[PathArgs, []LsEntry]{Path: "/v0/ls"}
+	epResolve    = api.Endpoint[PathArgs, ResolveResult]{Path: "/v0/resolve"}
+	epPinAdd     = api.Endpoint[PinAddArgs, PinInfo]{Path: "/v0/pin/add"}
+	epPinRm      = api.Endpoint[PathArgs, PinInfo]{Path: "/v0/pin/rm"}
+	epPinLs      = api.Endpoint[struct{}, []PinInfo]{Path: "/v0/pin/ls"}
+	epGC         = api.Endpoint[struct{}, GCResult]{Path: "/v0/gc"}
+	epRepoStat   = api.Endpoint[struct{}, RepoStat]{Path: "/v0/repo/stat"}
+	epRepoVerify = api.EventEndpoint[RepoVerifyOptions, VerifyProgress, RepoVerifyResult]{Path: "/v0/repo/verify"}
+	epBlockGet   = api.StreamEndpoint[PathArgs]{Path: "/v0/block/get"}
+	epBlockStat  = api.Endpoint[PathArgs, BlockStat]{Path: "/v0/block/stat"}
+	epDagExport  = api.StreamEndpoint[PathArgs]{Path: "/v0/dag/export", ContentType: contentCAR}
+	epDagImport  = api.UploadEndpoint[DagImportOptions, DagImportResult]{Path: "/v0/dag/import", ContentType: contentCAR}
 
 	// Network operations: the Daemon's, not the Node's.
 	epID        = api.Endpoint[struct{}, IDResult]{Path: "/v0/id"}

@@ -63,6 +63,9 @@ type TransferStats struct {
 	// Served is block bytes sent to each peer since the daemon started.
 	Served map[string]int64 `json:"Served"`
 	Limits Limits           `json:"Limits"`
+	// Banned maps peers refused for sending bad blocks or breaking the
+	// protocol to when their ban ends.
+	Banned map[string]time.Time `json:"Banned"`
 }
 
 func progressOf(p transfer.Progress) FetchProgress {
@@ -210,6 +213,10 @@ func (n *Node) Transfers() (TransferStats, error) {
 	sort.Slice(st.Downloads, func(i, j int) bool { return st.Downloads[i].Cid < st.Downloads[j].Cid })
 	for p, b := range x.server.Served() {
 		st.Served[p.String()] = b
+	}
+	st.Banned = map[string]time.Time{}
+	for p, until := range x.fetcher.Bans() {
+		st.Banned[p.String()] = until.UTC().Round(time.Second)
 	}
 	return st, nil
 }

@@ -118,6 +118,7 @@ func (d *Daemon) Stats(ctx context.Context) (StatsResult, error) {
 		PeerID: d.net.ID().String(), Peers: ns.Peers, RoutingTable: ns.RoutingTable,
 		TotalIn: ns.TotalIn, TotalOut: ns.TotalOut, RateIn: ns.RateIn, RateOut: ns.RateOut,
 		Blocks: rs.Blocks, RepoBytes: rs.Bytes, DiskBytes: rs.DiskBytes, Pins: rs.Pins,
+		Resources: resourceStats(d.net.Limits()),
 	}, nil
 }
 

@@ -213,6 +213,17 @@ func (r *Remote) RepoStat(ctx context.Context) (RepoStat, error) {
 	return epRepoStat.Call(ctx, r.c, struct{}{})
 }
 
+// RepoVerify verifies the daemon's repo, passing its progress events to
+// o.Progress.
+func (r *Remote) RepoVerify(ctx context.Context, o RepoVerifyOptions) (RepoVerifyResult, error) {
+	return epRepoVerify.Call(ctx, r.c, o, func(p VerifyProgress) error {
+		if o.Progress != nil {
+			o.Progress(p)
+		}
+		return nil
+	})
+}
+
 // BlockGet streams one block's bytes.
 func (r *Remote) BlockGet(ctx context.Context, path string, w io.Writer) (int64, error) {
 	return epBlockGet.Copy(ctx, r.c, PathArgs{Path: path}, w)

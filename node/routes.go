@@ -10,7 +10,9 @@ import (
 
 	"github.com/trove-p2p/trove/blockstore"
 	"github.com/trove-p2p/trove/node/api"
+	"github.com/trove-p2p/trove/node/p2p"
 	"github.com/trove-p2p/trove/node/repo"
+	"github.com/trove-p2p/trove/transfer"
 	"github.com/trove-p2p/trove/unixfs/importer"
 )
 
@@ -91,6 +93,39 @@ type StatsResult struct {
 	RepoBytes    int64   `json:"RepoBytes"`
 	DiskBytes    int64   `json:"DiskBytes"`
 	Pins         int64   `json:"Pins"`
+	// Resources are libp2p's resource-manager limits and what is in use.
+	Resources ResourceStats `json:"Resources"`
+}
+
+// ResourceStats bounds what peers can make the daemon hold
+// (Swarm.ResourceMgr in the config), with current use. Transfer figures
+// are for inbound /trove/transfer/1.0.0 streams.
+type ResourceStats struct {
+	Memory                 int64 `json:"Memory"`
+	MemoryUsed             int64 `json:"MemoryUsed"`
+	Conns                  int   `json:"Conns"`
+	ConnsInbound           int   `json:"ConnsInbound"`
+	ConnsUsed              int   `json:"ConnsUsed"`
+	Streams                int   `json:"Streams"`
+	StreamsUsed            int   `json:"StreamsUsed"`
+	StreamsPerPeer         int   `json:"StreamsPerPeer"`
+	TransferStreams        int   `json:"TransferStreams"`
+	TransferStreamsUsed    int   `json:"TransferStreamsUsed"`
+	TransferStreamsPerPeer int   `json:"TransferStreamsPerPeer"`
+	TransferMemory         int64 `json:"TransferMemory"`
+	TransferMemoryUsed     int64 `json:"TransferMemoryUsed"`
+	TransferMemoryPerPeer  int64 `json:"TransferMemoryPerPeer"`
+}
+
+func resourceStats(l p2p.Limits) ResourceStats {
+	t := l.Protocols[transfer.ProtocolID]
+	return ResourceStats{
+		Memory: l.Memory, MemoryUsed: l.MemoryUsed,
+		Conns: l.Conns, ConnsInbound: l.ConnsInbound, ConnsUsed: l.ConnsUsed,
+		Streams: l.Streams, StreamsUsed: l.StreamsUsed, StreamsPerPeer: l.StreamsPerPeer,
+		TransferStreams: t.Streams, TransferStreamsUsed: t.StreamsUsed, TransferStreamsPerPeer: t.StreamsPerPeer,
+		TransferMemory: t.Memory, TransferMemoryUsed: t.MemoryUsed, TransferMemoryPerPeer: t.MemoryPerPeer,
+	}
 }
 
 // Duration is a time.Duration that travels as a Go duration string.
@@ -113,12 +148,16 @@ const (
 	DefaultFindProvsNum     = 20
 )
 
+// KindNoSpace is the API error kind of blockstore.ErrNoSpace.
+const KindNoSpace = "no-space"
+
 // Kinds is the error registry of the node's API: the api defaults plus the
 // sentinels of the layers below, so an error keeps its exit code across
 // the socket.
 func Kinds() *api.Kinds {
 	k := api.DefaultKinds()
 	k.Register(api.KindLocked, http.StatusConflict, blockstore.ErrLocked)
+	k.Register(KindNoSpace, http.StatusInsufficientStorage, blockstore.ErrNoSpace)
 	k.Register(api.KindBadRequest, http.StatusBadRequest, importer.ErrParams)
 	k.Register(api.KindBadRequest, http.StatusBadRequest, ErrBadTar)
 	k.Register(api.KindExists, http.StatusConflict, repo.ErrExists)
@@ -169,6 +208,18 @@ func (d *Daemon) routes() {
 	epPinLs.Register(s, func(ctx context.Context, _ struct{}) ([]PinInfo, error) { return n.PinLs(ctx) })
 	epGC.Register(s, func(ctx context.Context, _ struct{}) (GCResult, error) { return n.GC(ctx) })
 	epRepoStat.Register(s, func(ctx context.Context, _ struct{}) (RepoStat, error) { return n.RepoStat(ctx) })
+	epRepoVerify.Register(s, func(ctx context.Context, o RepoVerifyOptions, _ api.Body, emit func(VerifyProgress) error) (RepoVerifyResult, error) {
+		// Events are ticked like add's: one per block would cost more
+		// than hashing small blocks.
+		var last time.Time
+		o.Progress = func(p VerifyProgress) {
+			if now := time.Now(); now.Sub(last) >= addProgressTick {
+				last = now
+				emit(p)
+			}
+		}
+		return n.RepoVerify(ctx, o)
+	})
 	epBlockGet.Register(s, func(ctx context.Context, a PathArgs, w io.Writer) error {
 		_, err := n.BlockGet(ctx, a.Path, w)
 		return err

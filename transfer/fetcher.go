@@ -227,6 +227,20 @@ func (f *Fetcher) Banned(p peer.ID) bool {
 	return time.Now().Before(f.bans[p])
 }
 
+// Bans lists the peers banned now, with when each ban ends.
+func (f *Fetcher) Bans() map[peer.ID]time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := time.Now()
+	out := make(map[peer.ID]time.Time)
+	for p, until := range f.bans {
+		if now.Before(until) {
+			out[p] = until
+		}
+	}
+	return out
+}
+
 // Stats snapshots the transfers in progress.
 func (f *Fetcher) Stats() []Progress {
 	f.mu.Lock()

@@ -257,6 +257,14 @@ func (t *transfer) fetchList(refs []blockRef) error {
 				}
 			}
 		case ev := <-events:
+			var se *storeError
+			if ev.end && errors.As(ev.err, &se) {
+				// Our disk failed, not the peer: every other peer's
+				// blocks would meet the same fate, so stop here with
+				// the store's error (a full disk, say) rather than
+				// blame the providers one by one.
+				return se.err
+			}
 			t.handle(l, ev, runs)
 		case <-tick.C:
 			for _, p := range peers {
@@ -477,6 +485,11 @@ func (t *transfer) want(ctx context.Context, l *list, r *run, cids []cid.Cid, ev
 		return func(err error) {
 			if err != nil {
 				err = fmt.Errorf("storing %s: %w", m.CID, err)
+				if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+					// A run stopped early (a steal, the endgame)
+					// cancels its writes; that is no store failure.
+					err = &storeError{err}
+				}
 				writeErr.CompareAndSwap(nil, &err)
 			} else if l.state[i].CompareAndSwap(false, true) {
 				// Stored before it counts as done.
@@ -580,3 +593,10 @@ func (t *transfer) reconnect(id peer.ID, after time.Duration, failures int) {
 	case <-t.ctx.Done():
 	}
 }
+
+// storeError is a block the local store failed to write: a fault of this
+// node, which ends the transfer instead of counting against the peer.
+type storeError struct{ err error }
+
+func (e *storeError) Error() string { return e.err.Error() }
+func (e *storeError) Unwrap() error { return e.err }

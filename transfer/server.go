@@ -40,6 +40,10 @@ type ServerOptions struct {
 	IdleTimeout time.Duration
 	// Logger receives protocol errors. Nil discards them.
 	Logger *slog.Logger
+	// TrustSource serves blocks as the Source returns them. The zero
+	// value re-hashes each block before sending it (see verifiedSource);
+	// set it only when the Source verifies reads itself.
+	TrustSource bool
 }
 
 // withDefaults returns o with every zero field set to its documented
@@ -62,6 +66,13 @@ func (o ServerOptions) withDefaults() ServerOptions {
 	}
 	return o
 }
+
+// StreamMemory is what one serving stream reserves from the resource
+// manager: the largest block it holds while writing plus its read buffer.
+const StreamMemory = block.MaxSize + readBufferSize
+
+// readBufferSize is the serving stream's request reader buffer.
+const readBufferSize = 16 << 10
 
 // Server answers /trove/transfer/1.0.0 streams from a Source.
 //
@@ -93,6 +104,9 @@ type servedPeer struct {
 // NewServer registers the protocol handler on h. Close unregisters it.
 func NewServer(h host.Host, src Source, opts ServerOptions) *Server {
 	opts = opts.withDefaults()
+	if !opts.TrustSource {
+		src = verifiedSource{src, opts.Logger}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		h: h, src: src, opts: opts, log: opts.Logger,

@@ -23,6 +23,15 @@ func (s *Server) handle(st network.Stream) {
 		return
 	}
 	defer s.release(p, sp)
+	// The block buffer and read buffer this stream will hold are
+	// reserved up front, so libp2p's resource manager bounds what all
+	// serving streams together can cost (docs/reliability.md).
+	if err := st.Scope().ReserveMemory(StreamMemory, network.ReservationPriorityAlways); err != nil {
+		s.log.Debug("transfer: stream memory refused", "peer", p, "err", err)
+		st.Reset()
+		return
+	}
+	defer st.Scope().ReleaseMemory(StreamMemory)
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	ss := &srvStream{s: s, st: st, peer: p, sp: sp, ctx: ctx, reqs: make(map[uint64]*srvReq)}
@@ -80,7 +89,7 @@ type srvStream struct {
 }
 
 func (ss *srvStream) readLoop(cancel context.CancelFunc) {
-	br := bufio.NewReaderSize(ss.st, 16<<10)
+	br := bufio.NewReaderSize(ss.st, readBufferSize)
 	for {
 		ss.st.SetReadDeadline(time.Now().Add(ss.s.opts.IdleTimeout))
 		payload, err := ReadFrame(br, MaxRequestFrame)
@@ -100,6 +109,11 @@ func (ss *srvStream) readLoop(cancel context.CancelFunc) {
 		if errors.Is(err, errUnknownType) {
 			continue
 		}
+		ss.mu.Lock()
+		for len(ss.ctrl) >= maxPendingReplies && !ss.dead {
+			ss.cond.Wait()
+		}
+		ss.mu.Unlock()
 		if err == nil {
 			err = ss.accept(m)
 		}
@@ -180,6 +194,14 @@ func (ss *srvStream) accept(m Message) error {
 	return nil
 }
 
+// maxPendingReplies caps the control replies (DONE for refused, bad or
+// cancelled requests) queued on a stream and not yet written. At the cap
+// the reader stops reading requests until the writer takes the queue, so
+// flow control pushes back on a requester that floods requests and does
+// not read its replies; before, each 40-byte request it sent queued about
+// 120 bytes here until WriteTimeout, hundreds of MB on a fast link.
+const maxPendingReplies = 1024
+
 // maxBulkActive is how many bulk requests per stream are served
 // round-robin at a time; the rest wait in order.
 const maxBulkActive = 2
@@ -256,6 +278,7 @@ func (ss *srvStream) writeLoop() error {
 		if len(ss.ctrl) > 0 {
 			ctrl := ss.ctrl
 			ss.ctrl = nil
+			ss.cond.Broadcast() // a reader may wait for room (maxPendingReplies)
 			ss.mu.Unlock()
 			for i := range ctrl {
 				if err := write(&ctrl[i]); err != nil {

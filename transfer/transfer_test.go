@@ -226,7 +226,10 @@ func TestFetchBansCorruptAndUnrequested(t *testing.T) {
 	defer cancel()
 	data := randomBytes(t, 4<<20)
 	honest := newSeeder(t, ServerOptions{PeerRate: 4 << 20})
-	corrupt := newSeeder(t, ServerOptions{})
+	// TrustSource: this seeder sends what its store returns unchecked, as
+	// a hostile or pre-verification peer would; trove's own server
+	// answers rot as missing (TestServerNeverServesRot).
+	corrupt := newSeeder(t, ServerOptions{TrustSource: true})
 	root, leaves := buildFile(t, data, 256<<10, 174, honest.store, corrupt.store)
 	// The corrupt seeder's disk rotted: every leaf comes back flipped.
 	corrupt.store.SetFaults(memstore.Faults{Corrupt: leaves})

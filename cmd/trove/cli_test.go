@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/ipfs/go-cid"
@@ -381,6 +382,8 @@ func TestExitCodeMapping(t *testing.T) {
 		{fmt.Errorf("wrap: %w", node.ErrBadCID), exitBadCID},
 		{fmt.Errorf("wrap: %w", block.ErrCorrupt), exitCorrupt},
 		{fmt.Errorf("wrap: %w", blockstore.ErrLocked), exitLocked},
+		{fmt.Errorf("wrap: %w", blockstore.ErrNoSpace), exitNoSpace},
+		{&fs.PathError{Op: "write", Path: "out", Err: syscall.ENOSPC}, exitNoSpace}, // get's output disk
 		{block.NotFound(cid.Undef), exitNotFound},
 		{fmt.Errorf("wrap: %w", fs.ErrNotExist), exitNoFile},
 		{fmt.Errorf("wrap: %w", fs.ErrExist), exitExists},

@@ -86,7 +86,7 @@ func TestDocsMatchHelp(t *testing.T) {
 		n, _ := strconv.Atoi(m[1])
 		docCodes = append(docCodes, n)
 	}
-	want := []int{exitOK, exitError, exitUsage, exitBadCID, exitNotFound, exitNoFile, exitPermission, exitLocked, exitExists, exitCorrupt, exitInterrupted}
+	want := []int{exitOK, exitError, exitUsage, exitBadCID, exitNotFound, exitNoFile, exitPermission, exitLocked, exitExists, exitCorrupt, exitNoSpace, exitInterrupted}
 	if !slices.Equal(docCodes, want) {
 		t.Errorf("docs/cli.md exit codes %v, exitCode uses %v", docCodes, want)
 	}

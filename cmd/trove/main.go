@@ -35,6 +35,7 @@ const (
 	exitLocked      = 7   // another process holds the repo
 	exitExists      = 8   // refusing to overwrite (get without --force, init twice)
 	exitCorrupt     = 9   // a stored block no longer matches its CID
+	exitNoSpace     = 10  // the disk (the repo's, or get's output) is full
 	exitInterrupted = 130 // Ctrl-C, as shells report SIGINT
 )
 
@@ -67,6 +68,10 @@ func exitCode(err error) int {
 		return exitBadCID
 	case errors.Is(err, blockstore.ErrLocked), errors.Is(err, api.ErrLocked), errors.Is(err, api.ErrDaemonRunning):
 		return exitLocked
+	case errors.Is(err, syscall.ENOSPC):
+		// blockstore.ErrNoSpace (the repo's reserve reached) matches it
+		// too, also through the daemon's API.
+		return exitNoSpace
 	case errors.Is(err, block.ErrCorrupt):
 		return exitCorrupt
 	case errors.Is(err, block.ErrNotFound):

@@ -273,8 +273,9 @@ func newStatsCmd(e *env) *cobra.Command {
 		Use:   "stats",
 		Short: "Show network and repo figures",
 		Long: `Show connected peers, DHT routing-table size, bytes in and out since start,
-the repo's blocks, bytes and pins, then the bandwidth limits in force, each
-download in progress and the bytes served to each peer.`,
+the repo's blocks, bytes and pins, the resource limits peers are held to
+(used / limit), then the bandwidth limits in force, each download in
+progress, the bytes served to each peer and the peers banned for lying.`,
 		Example: "  trove stats\n  trove stats --json",
 		Args:    exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -295,11 +296,20 @@ download in progress and the bytes served to each peer.`,
 				}
 				fmt.Fprintf(e.stdout, "PeerID:       %s\nPeers:        %d\nRoutingTable: %d\nTotalIn:      %d\nTotalOut:     %d\nRateIn:       %.0f B/s\nRateOut:      %.0f B/s\nBlocks:       %d\nRepoBytes:    %d\nDiskBytes:    %d\nPins:         %d\n",
 					s.PeerID, s.Peers, s.RoutingTable, s.TotalIn, s.TotalOut, s.RateIn, s.RateOut, s.Blocks, s.RepoBytes, s.DiskBytes, s.Pins)
+				printResources(e, s.Resources)
 				printTransfers(e, ts)
 				return nil
 			})
 		},
 	}
+}
+
+// printResources shows the resource-manager limits as "used / limit".
+func printResources(e *env, r node.ResourceStats) {
+	mib := func(b int64) string { return humanBytes(float64(b)) }
+	fmt.Fprintf(e.stdout, "Conns:        %d / %d (%d inbound)\nStreams:      %d / %d (%d inbound per peer)\nMemory:       %s / %s\nTransfer:     %d / %d inbound streams (%d per peer), %s / %s memory (%s per peer)\n",
+		r.ConnsUsed, r.Conns, r.ConnsInbound, r.StreamsUsed, r.Streams, r.StreamsPerPeer, mib(r.MemoryUsed), mib(r.Memory),
+		r.TransferStreamsUsed, r.TransferStreams, r.TransferStreamsPerPeer, mib(r.TransferMemoryUsed), mib(r.TransferMemory), mib(r.TransferMemoryPerPeer))
 }
 
 // daemonGC makes the daemon's garbage collector run at half the default

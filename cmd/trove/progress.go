@@ -32,6 +32,17 @@ type progressBar struct {
 	startBytes int64
 	last       time.Time
 	bytes      int64
+	total      int64 // if known, drawn as "of total (p%)"; see setTotal
+}
+
+// setTotal makes the bar show progress against total bytes.
+func (p *progressBar) setTotal(total int64) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.total = total
+	p.mu.Unlock()
 }
 
 func newProgressBar(w io.Writer) *progressBar {
@@ -53,12 +64,16 @@ func (p *progressBar) update(n int64) {
 }
 
 func (p *progressBar) draw(now time.Time) {
+	of := ""
+	if p.total > 0 {
+		of = fmt.Sprintf(" of %s (%d%%)", humanBytes(float64(p.total)), min(100, p.bytes*100/p.total))
+	}
 	if secs := now.Sub(p.start).Seconds(); !p.start.IsZero() && secs > 0 {
 		rate := float64(p.bytes-p.startBytes) / secs
-		fmt.Fprintf(p.w, "\r\033[K%s  %s/s", humanBytes(float64(p.bytes)), humanBytes(rate))
+		fmt.Fprintf(p.w, "\r\033[K%s%s  %s/s", humanBytes(float64(p.bytes)), of, humanBytes(rate))
 		return
 	}
-	fmt.Fprintf(p.w, "\r\033[K%s", humanBytes(float64(p.bytes)))
+	fmt.Fprintf(p.w, "\r\033[K%s%s", humanBytes(float64(p.bytes)), of)
 }
 
 func (p *progressBar) finish() {

@@ -34,6 +34,7 @@ type backend interface {
 	PinLs(ctx context.Context) ([]node.PinInfo, error)
 	GC(ctx context.Context) (node.GCResult, error)
 	RepoStat(ctx context.Context) (node.RepoStat, error)
+	RepoVerify(ctx context.Context, o node.RepoVerifyOptions) (node.RepoVerifyResult, error)
 	BlockGet(ctx context.Context, path string, w io.Writer) (int64, error)
 	BlockStat(ctx context.Context, path string) (node.BlockStat, error)
 	DagExport(ctx context.Context, path string, w io.Writer) error
@@ -274,8 +275,8 @@ it on first use. With a daemon running on the repo, commands go through it.
 
 Exit codes (details in docs/cli.md):
   0 success            5 no such local file     9 stored block corrupt
-  1 other error        6 permission denied    130 interrupted
-  2 usage mistake      7 repo locked
+  1 other error        6 permission denied     10 no space left on disk
+  2 usage mistake      7 repo locked          130 interrupted
   3 bad CID or path    8 would overwrite
   4 content not found`,
 		Example: `  trove add -r photos/

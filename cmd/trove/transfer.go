@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -322,6 +323,15 @@ func printTransfers(e *env, ts node.TransferStats) {
 		served += b
 	}
 	fmt.Fprintf(e.stdout, "Served:       %s to %d peer(s)\n", humanBytes(float64(served)), len(ts.Served))
+	fmt.Fprintf(e.stdout, "Banned:       %d peer(s)\n", len(ts.Banned))
+	ids := make([]string, 0, len(ts.Banned))
+	for id := range ts.Banned {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		fmt.Fprintf(e.stdout, "  %s  until %s\n", id, ts.Banned[id].Local().Format(time.DateTime))
+	}
 }
 
 // prepareRead readies cat and ls: a ticket becomes its CID path, and on a

@@ -46,6 +46,7 @@ const connectTimeout = 10 * time.Second
 // Node is one trove peer on the network: a libp2p host plus its DHT.
 type Node struct {
 	opts   Options
+	limits rcmgr.ConcreteLimitConfig // effective, for Limits
 	log    *slog.Logger
 	host   host.Host
 	dht    *dht.IpfsDHT
@@ -229,6 +230,8 @@ func (n *Node) hostOptions() (_ []libp2p.Option, release func(), _ error) {
 	} else {
 		concrete = limits.AutoScale()
 	}
+	concrete = applyLimits(concrete, o)
+	n.limits = concrete
 	var rmOpts []rcmgr.Option
 	if o.Registerer == nil {
 		rmOpts = append(rmOpts, rcmgr.WithMetricsDisabled())

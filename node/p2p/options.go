@@ -9,6 +9,7 @@ import (
 	ds "github.com/ipfs/go-datastore"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -144,6 +145,16 @@ type Options struct {
 	// means one eighth of the machine's memory (libp2p's recommendation for
 	// a dedicated node).
 	ResourceMemory int64
+	// MaxConns caps open connections (half of them inbound). Zero means
+	// DefaultMaxConns.
+	MaxConns int
+	// MaxStreamsPerPeer caps the inbound streams one peer may have open
+	// over all protocols. Zero means DefaultMaxStreamsPerPeer.
+	MaxStreamsPerPeer int
+	// ProtocolLimits caps the inbound streams and stream memory of the
+	// protocols it names (the daemon sets /trove/transfer/1.0.0's). Nil
+	// leaves every protocol at libp2p's scaled default.
+	ProtocolLimits map[protocol.ID]ProtocolLimit
 
 	// PeerstorePath is a file where known peers' addresses are saved
 	// periodically and on Close and read back at start, so a restarted

@@ -93,6 +93,30 @@ type Swarm struct {
 	// PrivateAddrs is the DHT policy for loopback and LAN addresses:
 	// "auto", "allow" or "deny".
 	PrivateAddrs string `json:"PrivateAddrs"`
+	// ResourceMgr caps what peers can make the daemon hold (libp2p's
+	// resource manager). Zero fields take the defaults in docs/config.md.
+	ResourceMgr ResourceMgr `json:"ResourceMgr"`
+}
+
+// ResourceMgr holds the resource manager's limits; 0 means the default.
+type ResourceMgr struct {
+	// MaxMemory is bytes libp2p may hold for all peers together (stream
+	// buffers, transfer blocks). 0: one eighth of the machine's memory.
+	MaxMemory int64 `json:"MaxMemory"`
+	// MaxConns caps open connections, half of them inbound. 0: 512.
+	MaxConns int `json:"MaxConns"`
+	// MaxStreamsPerPeer caps the inbound streams of one peer over all
+	// protocols. 0: 64.
+	MaxStreamsPerPeer int `json:"MaxStreamsPerPeer"`
+	// TransferStreams and TransferStreamsPerPeer cap inbound
+	// /trove/transfer/1.0.0 streams from all peers and from one. 0: 64
+	// and 8.
+	TransferStreams        int `json:"TransferStreams"`
+	TransferStreamsPerPeer int `json:"TransferStreamsPerPeer"`
+	// TransferMemory is what all transfer streams together may reserve;
+	// each reserves one largest block plus its read buffer (about 2 MiB)
+	// while it serves. 0: 64 MiB.
+	TransferMemory int64 `json:"TransferMemory"`
 }
 
 // ConnMgr holds the connection manager's water marks; 0 means the p2p
@@ -156,6 +180,9 @@ type Datastore struct {
 	// VerifyOnRead re-hashes every block read from disk. The CLI flag
 	// --verify turns it on for one command; this makes it the default.
 	VerifyOnRead bool `json:"VerifyOnRead"`
+	// MinFreeSpace is the bytes block writes leave free on the repo's
+	// filesystem (blockstore.Options.MinFreeSpace). 0 means 64 MiB.
+	MinFreeSpace int64 `json:"MinFreeSpace"`
 }
 
 // Import configures `trove add` defaults; flags override them.
@@ -284,6 +311,10 @@ func (c Config) Validate() error {
 	if c.Swarm.ConnMgr.Low < 0 || c.Swarm.ConnMgr.High < 0 ||
 		(c.Swarm.ConnMgr.High != 0 && c.Swarm.ConnMgr.High < c.Swarm.ConnMgr.Low) {
 		return fmt.Errorf("%w: field \"Swarm.ConnMgr\": need 0 <= Low <= High, got Low %d High %d", ErrBadConfig, c.Swarm.ConnMgr.Low, c.Swarm.ConnMgr.High)
+	}
+	if r := c.Swarm.ResourceMgr; r.MaxMemory < 0 || r.MaxConns < 0 || r.MaxStreamsPerPeer < 0 ||
+		r.TransferStreams < 0 || r.TransferStreamsPerPeer < 0 || r.TransferMemory < 0 {
+		return fmt.Errorf("%w: field \"Swarm.ResourceMgr\": limits cannot be negative (0 means the default)", ErrBadConfig)
 	}
 	if _, err := c.Provide.Reprovide(); err != nil {
 		return err
