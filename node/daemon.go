@@ -17,6 +17,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/trove-p2p/trove/blockstore"
+	"github.com/trove-p2p/trove/fuse"
 	"github.com/trove-p2p/trove/node/api"
 	"github.com/trove-p2p/trove/node/p2p"
 )
@@ -43,6 +44,10 @@ type DaemonOptions struct {
 	Logger *slog.Logger
 	// Transfer overrides the config's bandwidth limits.
 	Transfer TransferOptions
+	// Mount is a directory to mount the content on for the daemon's
+	// lifetime (docs/fuse.md); empty means the config's Mount.Dir. A
+	// mount that fails is logged and the daemon runs on.
+	Mount string
 }
 
 // DefaultShutdownTimeout is how long Close lets API requests finish before
@@ -79,6 +84,9 @@ type Daemon struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// mounts are the live FUSE mounts, unmounted first on Close.
+	mounts map[*fuse.Mountpoint]struct{}
 }
 
 // StartDaemon opens the repo, starts the p2p host and the API, and returns
@@ -96,7 +104,7 @@ func StartDaemon(ctx context.Context, repoPath string, o DaemonOptions) (_ *Daem
 		// daemon runs; another hint here printed the question twice.
 		return nil, err
 	}
-	d := &Daemon{node: n, reg: prometheus.NewRegistry(), log: log}
+	d := &Daemon{node: n, reg: prometheus.NewRegistry(), log: log, mounts: map[*fuse.Mountpoint]struct{}{}}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -129,12 +137,14 @@ func StartDaemon(ctx context.Context, repoPath string, o DaemonOptions) (_ *Daem
 		return nil, err
 	}
 	Routes(d.api, n, d)
+	d.mountRoutes()
 	if err := d.startTransfer(o.Transfer); err != nil {
 		return nil, err
 	}
 	if err := d.api.Start(); err != nil {
 		return nil, err
 	}
+	d.startMount(o.Mount)
 	log.Info("daemon ready", "peer", d.net.ID().String(), "api", d.api.Addrs())
 	return d, nil
 }
@@ -295,6 +305,9 @@ func (d *Daemon) Provide(c cid.Cid) {
 func (d *Daemon) Close() error {
 	d.closeOnce.Do(func() {
 		var errs []error
+		// Mounts first: they read through everything below, and their
+		// API requests end (and answer) once they are gone.
+		d.unmountAll()
 		if d.api != nil {
 			errs = append(errs, d.api.Close())
 		}
