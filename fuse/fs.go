@@ -8,9 +8,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ipfs/go-cid"
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	gofuse "github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/ipfs/go-cid"
 	"github.com/trove-p2p/trove/block"
 	"github.com/trove-p2p/trove/unixfs"
 )

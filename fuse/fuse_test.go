@@ -181,7 +181,7 @@ func TestMountRanges(t *testing.T) {
 		{0, 1},
 		{1, 4095},
 		{4097, 131073},
-		{1<<20 - 3, 7},           // straddles the first leaf boundary
+		{1<<20 - 3, 7},             // straddles the first leaf boundary
 		{3<<20 - 12345, 2<<20 + 1}, // spans three leaves
 		{size - 10, 10},
 		{size - 10, 100}, // runs past the end
