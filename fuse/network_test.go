@@ -17,6 +17,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/trove-p2p/trove/fuse"
 	"github.com/trove-p2p/trove/node"
+	"github.com/trove-p2p/trove/node/api"
 )
 
 // startDaemon runs a daemon on a fresh repo, on loopback only.
@@ -196,5 +197,72 @@ func TestMountTimeout(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "retrieval timed out") {
 		t.Errorf("no log line for the timeout:\n%s", logs)
+	}
+}
+
+// TestMountThroughDaemonAPI: the daemon mounts for a client over its API
+// and holds the mount while the request lasts; cancelling the client's
+// context unmounts before Mount returns, and a daemon that stops ends the
+// mounts it holds first (its store outlives them).
+func TestMountThroughDaemonAPI(t *testing.T) {
+	needFUSE(t)
+	d := startDaemon(t, node.DaemonOptions{})
+	c := addBytes(t, d.Node(), []byte("served by the daemon\n"))
+	client, err := api.DialWith(d.Node().Repo().Path, api.ClientOptions{Kinds: node.Kinds()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := node.NewRemote(client)
+	defer r.Close()
+
+	type outcome struct {
+		res node.MountResult
+		err error
+	}
+	hold := func(ctx context.Context, dir string) (<-chan outcome, string) {
+		mountedAt := make(chan string, 1)
+		done := make(chan outcome, 1)
+		go func() {
+			res, err := r.Mount(ctx, node.MountArgs{Dir: dir}, func(ev node.MountEvent) { mountedAt <- ev.Dir })
+			done <- outcome{res, err}
+		}()
+		select {
+		case got := <-mountedAt:
+			return done, got
+		case o := <-done:
+			t.Fatalf("mount through the daemon: %+v", o)
+		case <-time.After(20 * time.Second):
+			t.Fatal("no mount event in 20s")
+		}
+		return nil, ""
+	}
+
+	dir := filepath.Join(t.TempDir(), "mnt")
+	os.Mkdir(dir, 0o755)
+	ctx, cancel := context.WithCancel(context.Background())
+	done, got := hold(ctx, dir)
+	if got != dir {
+		t.Errorf("mounted at %q, want %q", got, dir)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, c.String())); err != nil || string(b) != "served by the daemon\n" {
+		t.Fatalf("read: %q, %v", b, err)
+	}
+	cancel()
+	o := <-done
+	if o.err != nil || o.res.Reason != node.MountEndedByClient {
+		t.Fatalf("after cancel: %+v, want a clean end on request", o)
+	}
+	if mounted(dir) {
+		t.Fatal("still mounted once Mount returned")
+	}
+
+	done, _ = hold(context.Background(), dir)
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	o = <-done
+	t.Logf("daemon stopped under a held mount: %+v", o)
+	if mounted(dir) || o.err != nil || o.res.Reason != node.MountEndedByShutdown {
+		t.Fatalf("daemon stopped: %+v, mounted %v", o, mounted(dir))
 	}
 }

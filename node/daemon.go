@@ -85,8 +85,10 @@ type Daemon struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	// mounts are the live FUSE mounts, unmounted first on Close.
-	mounts map[*fuse.Mountpoint]struct{}
+	// mounts are the live FUSE mounts, unmounted first on Close;
+	// unmounting says Close has begun that (under mu).
+	mounts     map[*fuse.Mountpoint]struct{}
+	unmounting bool
 }
 
 // StartDaemon opens the repo, starts the p2p host and the API, and returns

@@ -115,7 +115,7 @@ func (d *Daemon) mountFor(dir string, timeout time.Duration) (*fuse.Mountpoint, 
 		return nil, err
 	}
 	d.mu.Lock()
-	if d.closing {
+	if d.closing || d.unmounting {
 		d.mu.Unlock()
 		m.Unmount()
 		return nil, fmt.Errorf("daemon is stopping: %w", context.Canceled)
@@ -148,9 +148,9 @@ func (d *Daemon) startMount(dir string) {
 	go func() {
 		<-m.Done()
 		d.mu.Lock()
-		closing := d.closing
+		stopping := d.unmounting
 		d.mu.Unlock()
-		if !closing {
+		if !stopping {
 			d.log.Warn("the mount was unmounted from outside; the daemon runs on without it", "dir", m.Dir())
 		}
 	}()
@@ -159,6 +159,7 @@ func (d *Daemon) startMount(dir string) {
 // unmountAll ends every mount, before the store they read closes.
 func (d *Daemon) unmountAll() {
 	d.mu.Lock()
+	d.unmounting = true
 	ms := make([]*fuse.Mountpoint, 0, len(d.mounts))
 	for m := range d.mounts {
 		ms = append(ms, m)
@@ -201,6 +202,11 @@ func (d *Daemon) mountRoutes() {
 			res.Reason = MountEndedByShutdown
 		case <-m.Done():
 			res.Reason = MountEndedOutside
+			d.mu.Lock()
+			if d.unmounting {
+				res.Reason = MountEndedByShutdown
+			}
+			d.mu.Unlock()
 		}
 		return res, m.Unmount()
 	})
