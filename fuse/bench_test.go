@@ -101,6 +101,8 @@ func BenchmarkMountVsCat(b *testing.B) {
 			b.Fatalf("cat through the mount: %v %s", err, stderr.String())
 		}
 		mountTimes = append(mountTimes, time.Since(start))
+		b.Logf("pair %d: cat %.0f MB/s, mount %.0f MB/s", len(catTimes),
+			float64(size)/catTimes[len(catTimes)-1].Seconds()/1e6, float64(size)/mountTimes[len(mountTimes)-1].Seconds()/1e6)
 		if err := m.Unmount(); err != nil {
 			b.Fatal(err)
 		}
