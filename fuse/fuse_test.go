@@ -20,8 +20,10 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multibase"
 	"github.com/multiformats/go-multihash"
+	"github.com/trove-p2p/trove/block"
 	"github.com/trove-p2p/trove/fuse"
 	"github.com/trove-p2p/trove/node"
+	"github.com/trove-p2p/trove/unixfs/pb"
 	"golang.org/x/sys/unix"
 )
 
@@ -435,5 +437,45 @@ func TestMountStale(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "stale") {
 		t.Errorf("clearing a stale mount was not logged:\n%s", logs)
+	}
+}
+
+// TestMountUnixFSMetadata: a node that records a UnixFS mode and mtime
+// shows them (write bits cleared); one that does not shows the defaults.
+func TestMountUnixFSMetadata(t *testing.T) {
+	n := openNode(t)
+	put := func(fsn *pb.FSNode) cid.Cid {
+		t.Helper()
+		data := (&pb.Node{Data: fsn.Marshal(), HasData: true}).Marshal()
+		c, err := block.Sum(1, block.CodecDagPB, block.HashSHA256, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Blockstore().Put(context.Background(), c, data); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	mtime := time.Unix(1700000000, 0)
+	script := put(&pb.FSNode{Type: pb.TFile, Data: []byte("#!/bin/sh\n"), Mode: 0o755, HasMode: true, Mtime: &pb.Mtime{Seconds: mtime.Unix()}})
+	private := put(&pb.FSNode{Type: pb.TFile, Data: []byte("secret"), Mode: 0o600, HasMode: true})
+	plain := put(&pb.FSNode{Type: pb.TFile, Data: []byte("plain")})
+	m := mountNode(t, n, node.Source{Offline: true}, fuse.Options{})
+	for _, tc := range []struct {
+		c     cid.Cid
+		perm  fs.FileMode
+		mtime time.Time
+	}{
+		{script, 0o555, mtime},
+		{private, 0o400, time.Unix(0, 0)},
+		{plain, 0o444, time.Unix(0, 0)},
+	} {
+		fi, err := os.Stat(filepath.Join(m.Dir(), tc.c.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode() != tc.perm || !fi.ModTime().Equal(tc.mtime) {
+			t.Errorf("%s: mode %v mtime %v, want %v %v", tc.c, fi.Mode(), fi.ModTime(), tc.perm, tc.mtime)
+		}
 	}
 }
