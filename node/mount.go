@@ -190,13 +190,13 @@ func (d *Daemon) mountRoutes() {
 		if err := emit(MountEvent{Dir: m.Dir()}); err != nil {
 			return res, errors.Join(err, m.Unmount())
 		}
-		hung := make(chan struct{})
+		released := make(chan struct{})
 		go func() {
 			io.Copy(io.Discard, body)
-			close(hung)
+			close(released)
 		}()
 		select {
-		case <-hung:
+		case <-released:
 			res.Reason = MountEndedByClient
 		case <-ctx.Done():
 			res.Reason = MountEndedByShutdown
