@@ -406,11 +406,18 @@ func listOne(dir string) error {
 // mountError adds the mount point and a hint to the kernel's or
 // fusermount's words.
 func mountError(dir string, err error) error {
-	if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
-		return fmt.Errorf("mount %s: %w (as a normal user, mounting needs fusermount3 from fuse3 and write access to the directory)", dir, err)
+	if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) || strings.Contains(err.Error(), "fusermount") {
+		// fusermount has printed its own reason on stderr already.
+		return fmt.Errorf("mount %s: %w (as a normal user, mounting needs fusermount3 from fuse3, installed setuid root, and write access to the directory)", dir, trimmed{err})
 	}
-	return fmt.Errorf("mount %s: %w", dir, err)
+	return fmt.Errorf("mount %s: %w", dir, trimmed{err})
 }
+
+// trimmed drops the newline go-fuse ends some of its errors with.
+type trimmed struct{ error }
+
+func (t trimmed) Error() string { return strings.TrimSpace(t.error.Error()) }
+func (t trimmed) Unwrap() error { return t.error }
 
 // mountType reports the file-system type mounted at dir, from
 // /proc/self/mountinfo.
