@@ -219,7 +219,11 @@ func (m *Mountpoint) options(o Options) *gofs.Options {
 			SyncRead:      true,
 			// Plain READDIR lists a remote directory from its own
 			// blocks; READDIRPLUS would fetch every child's root.
-			DisableReadDirPlus:       true,
+			DisableReadDirPlus: true,
+			// Replies come from memory, never from a file descriptor;
+			// go-fuse's splice attempt would cost a pipe and three
+			// syscalls per read before falling back to writev.
+			DisableSplice:            true,
 			IgnoreSecurityLabels:     true,
 			EnableSymlinkCaching:     true,
 			ExplicitDataCacheControl: true,
