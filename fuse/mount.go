@@ -77,6 +77,13 @@ type File interface {
 	Close() error
 }
 
+// SliceReader is a File that can hand out the bytes of a range as the
+// slices it caches them in, so a reply goes to the kernel without a copy
+// in this process. The slices must stay unmodified.
+type SliceReader interface {
+	ReadSlices(ctx context.Context, off int64, n int) ([][]byte, int, error)
+}
+
 // Options qualify Mount. The zero value mounts with the defaults below and
 // logs nothing.
 type Options struct {

@@ -87,6 +87,10 @@ func (m mountFile) ReadAt(ctx context.Context, p []byte, off int64) (int, error)
 	return m.f.ReadAtContext(ctx, p, off)
 }
 
+func (m mountFile) ReadSlices(ctx context.Context, off int64, n int) ([][]byte, int, error) {
+	return m.f.SlicesContext(ctx, off, n)
+}
+
 func (m mountFile) Close() error { return m.f.Close() }
 
 // mountTimeout is the config's Mount.Timeout, or the fuse default.

@@ -362,3 +362,35 @@ func TestFileReadAtContextCancel(t *testing.T) {
 		t.Fatalf("gated read after open: %d, %v", n, err)
 	}
 }
+
+// SlicesContext returns, for every shape and many ranges, slices whose
+// concatenation is exactly what ReadAt returns, with the same count and
+// EOF.
+func TestFileSlicesContext(t *testing.T) {
+	ctx := context.Background()
+	for i, tc := range fileShapes {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBuilder(t)
+			want := randBytes(uint64(i), tc.size)
+			f, err := NewFile(ctx, b.s, b.file(want, tc.o))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			for _, r := range [][2]int{{0, tc.size}, {0, 1}, {1, 17}, {tc.size / 3, tc.size / 2}, {max(tc.size-5, 0), 10}, {tc.size, 4}} {
+				vec, n, err := f.SlicesContext(ctx, int64(r[0]), r[1])
+				got := bytes.Join(vec, nil)
+				end := min(r[0]+r[1], tc.size)
+				if r[0] >= tc.size {
+					if n != 0 || !errors.Is(err, io.EOF) {
+						t.Errorf("at %d past the end: %d, %v", r[0], n, err)
+					}
+					continue
+				}
+				if n != end-r[0] || !bytes.Equal(got, want[r[0]:end]) || (end-r[0] < r[1]) != errors.Is(err, io.EOF) {
+					t.Errorf("range %v: n %d (%d bytes joined), err %v; want %d bytes", r, n, len(got), err, end-r[0])
+				}
+			}
+		})
+	}
+}
