@@ -103,6 +103,27 @@ func (c *Content) Block(ctx context.Context, k cid.Cid) ([]byte, error) {
 	return c.blockwise().Get(ctx, k)
 }
 
+// PinnedRoots lists the roots of recursive and direct pins, each once, in
+// the store's order: what a front door shows as "the content here" (the
+// FUSE mount's top directory, a gateway index). Partial pins are left out:
+// they are downloads under way, and listing them would invite a reader
+// into a DAG that is mostly missing.
+func (c *Content) PinnedRoots(ctx context.Context) ([]cid.Cid, error) {
+	pins, err := c.n.store.Pins(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]cid.Cid, 0, len(pins))
+	seen := make(map[cid.Cid]bool, len(pins))
+	for _, p := range pins {
+		if p.Kind != blockstore.PinPartial && !seen[p.Cid] {
+			seen[p.Cid] = true
+			out = append(out, p.Cid)
+		}
+	}
+	return out, nil
+}
+
 // Getter is the block-by-block read path, for callers that walk DAGs of
 // their own (other codecs, CAR selections). Blocks are verified.
 func (c *Content) Getter() block.Getter { return c.blockwise() }

@@ -6,11 +6,14 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/trove-p2p/trove/block"
+	"github.com/trove-p2p/trove/blockstore"
 	"github.com/trove-p2p/trove/unixfs"
 )
 
@@ -107,5 +110,50 @@ func TestContentOffline(t *testing.T) {
 	// The same node online finds it through the connected peer.
 	if _, err := b.Node().Content(Source{}).Stat(ctx, c); err != nil {
 		t.Fatalf("online stat: %v", err)
+	}
+}
+
+// TestPinnedRoots: recursive and direct pins are listed once each;
+// partial pins (downloads under way) and unpinned content
+// are not.
+func TestPinnedRoots(t *testing.T) {
+	ctx := context.Background()
+	n, err := Open(ctx, t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	add := func(data string, o AddOptions) cid.Cid {
+		t.Helper()
+		res, err := n.Add(ctx, ReaderEntry(strings.NewReader(data)), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return mustParse(t, res.Roots[0])
+	}
+	rec := add("recursive", AddOptions{})
+	direct := add("direct", AddOptions{NoPin: true})
+	if _, err := n.PinAdd(ctx, direct.String(), PinAddOptions{Direct: true}); err != nil {
+		t.Fatal(err)
+	}
+	partial := add("partial", AddOptions{NoPin: true})
+	if err := n.Blockstore().Pin(ctx, partial, blockstore.PinOptions{Kind: blockstore.PinPartial}); err != nil {
+		t.Fatal(err)
+	}
+	add("loose", AddOptions{NoPin: true})
+	add("recursive", AddOptions{}) // the same root again
+
+	got, err := n.Content(Source{Offline: true}).PinnedRoots(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{rec.String(): true, direct.String(): true}
+	if len(got) != len(want) {
+		t.Fatalf("PinnedRoots = %v, want %v", got, want)
+	}
+	for _, c := range got {
+		if !want[c.String()] {
+			t.Errorf("PinnedRoots lists %s, which is not a recursive or direct pin", c)
+		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/trove-p2p/trove/blockstore"
+	"github.com/trove-p2p/trove/fuse"
 	"github.com/trove-p2p/trove/node/api"
 	"github.com/trove-p2p/trove/node/p2p"
 	"github.com/trove-p2p/trove/node/repo"
@@ -49,6 +50,10 @@ type DaemonOptions struct {
 	Logger *slog.Logger
 	// Transfer overrides the config's bandwidth limits.
 	Transfer TransferOptions
+	// Mount is a directory to mount the content on for the daemon's
+	// lifetime (docs/fuse.md); empty means the config's Mount.Dir. A
+	// mount that fails is logged and the daemon runs on.
+	Mount string
 }
 
 // withDefaults returns o with its zero fields at their documented
@@ -97,6 +102,11 @@ type Daemon struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// mounts are the live FUSE mounts, unmounted first on Close;
+	// unmounting says Close has begun that (under mu).
+	mounts     map[*fuse.Mountpoint]struct{}
+	unmounting bool
 }
 
 // StartDaemon opens the repo, starts the p2p host and the API, and returns
@@ -112,7 +122,7 @@ func StartDaemon(ctx context.Context, repoPath string, o DaemonOptions) (_ *Daem
 		// daemon runs; another hint here printed the question twice.
 		return nil, err
 	}
-	d := &Daemon{node: n, reg: prometheus.NewRegistry(), log: log}
+	d := &Daemon{node: n, reg: prometheus.NewRegistry(), log: log, mounts: map[*fuse.Mountpoint]struct{}{}}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -150,6 +160,7 @@ func StartDaemon(ctx context.Context, repoPath string, o DaemonOptions) (_ *Daem
 	if err := d.api.Start(); err != nil {
 		return nil, err
 	}
+	d.startMount(o.Mount)
 	log.Info("daemon ready", "peer", d.net.ID().String(), "api", d.api.Addrs())
 	return d, nil
 }
@@ -333,6 +344,9 @@ func (d *Daemon) Announce(c cid.Cid) {
 func (d *Daemon) Close() error {
 	d.closeOnce.Do(func() {
 		var errs []error
+		// Mounts first: they read through everything below, and their
+		// API requests end (and answer) once they are gone.
+		d.unmountAll()
 		if d.api != nil {
 			errs = append(errs, d.api.Close())
 		}

@@ -247,6 +247,7 @@ func (d *Daemon) routes() {
 	})
 	epLimits.Register(s, func(ctx context.Context, a LimitsArgs) (Limits, error) { return n.SetLimits(a) })
 	epTransfers.Register(s, func(ctx context.Context, _ struct{}) (TransferStats, error) { return n.Transfers() })
+	d.mountRoutes(s)
 	epFetchBlock.Register(s, func(ctx context.Context, a FetchBlockArgs, w io.Writer) error {
 		data, err := n.FetchBlock(ctx, a)
 		if err != nil {

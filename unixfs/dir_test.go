@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/trove-p2p/trove/block"
@@ -241,6 +242,36 @@ func TestHostileHAMT(t *testing.T) {
 			_, err := ReadDir(ctx, b.s, tc.root)
 			if tc.want == nil && err != nil || !errors.Is(err, tc.want) {
 				t.Fatalf("ReadDir err = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+// Stat carries the optional UnixFS 1.5 mode and mtime, and tells a
+// recorded mode 0 from no mode at all.
+func TestStatModeMtime(t *testing.T) {
+	b := newBuilder(t)
+	for _, tc := range []struct {
+		name    string
+		fs      pb.FSNode
+		mode    uint32
+		hasMode bool
+		mtime   time.Time
+	}{
+		{"none", pb.FSNode{Type: pb.TFile, Data: []byte("x")}, 0, false, time.Time{}},
+		{"mode only", pb.FSNode{Type: pb.TFile, Data: []byte("x"), Mode: 0o100755, HasMode: true}, 0o755, true, time.Time{}},
+		{"mode zero", pb.FSNode{Type: pb.TDirectory, HasMode: true}, 0, true, time.Time{}},
+		{"mtime", pb.FSNode{Type: pb.TFile, Mtime: &pb.Mtime{Seconds: 1700000000, Nanos: 5, HasNanos: true}}, 0, false, time.Unix(1700000000, 5).UTC()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := tc.fs
+			c := b.pbNode(nil, &fs)
+			e, err := Stat(context.Background(), b.s, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Mode != tc.mode || e.HasMode != tc.hasMode || !e.Mtime.Equal(tc.mtime) {
+				t.Errorf("Stat = mode %o (%v) mtime %v, want %o (%v) %v", e.Mode, e.HasMode, e.Mtime, tc.mode, tc.hasMode, tc.mtime)
 			}
 		})
 	}

@@ -196,6 +196,31 @@ func (f *File) Close() error {
 // ReadAt reads len(p) bytes at off, loading only the blocks that hold
 // them. It returns io.EOF when fewer bytes remain.
 func (f *File) ReadAt(p []byte, off int64) (int, error) {
+	return f.readAt(f.ctx, p, off)
+}
+
+// ReadAtContext is ReadAt bounded by ctx as well as by the file's own
+// context: cancelling ctx abandons this read and the fetches it waits
+// for, while the file stays usable. A FUSE read that the kernel
+// interrupts, or an HTTP range whose client left, needs exactly that; the
+// file's context cannot serve, since it spans every read of an open file.
+func (f *File) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
+	if ctx.Done() == nil {
+		return f.readAt(f.ctx, p, off)
+	}
+	rctx, cancel := context.WithCancel(f.ctx)
+	defer cancel()
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	n, err := f.readAt(rctx, p, off)
+	if err != nil && ctx.Err() != nil && f.ctx.Err() == nil {
+		// Report the caller's cancellation, not the derived one.
+		err = fmt.Errorf("%w: %w", context.Cause(ctx), err)
+	}
+	return n, err
+}
+
+func (f *File) readAt(ctx context.Context, p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("unixfs: ReadAt at negative offset %d", off)
 	}
@@ -203,7 +228,7 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 		return 0, io.EOF
 	}
 	want := min(int64(len(p)), f.Size()-off)
-	n, err := f.readNode(f.root, uint64(off), p[:want], 0)
+	n, err := f.readNode(ctx, f.root, uint64(off), p[:want], 0)
 	if err != nil {
 		return n, err
 	}
@@ -220,9 +245,82 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
+// SlicesContext is ReadAtContext without the copy: it returns the bytes
+// in [off, off+n) as slices of the blocks that hold them, in order, and
+// how many bytes they add up to (fewer at the end of the file, with
+// io.EOF). The slices alias cached blocks and must not be modified. A
+// server that writes them out with one writev (a FUSE reply) saves a copy
+// of every byte it serves.
+func (f *File) SlicesContext(ctx context.Context, off int64, n int) ([][]byte, int, error) {
+	if off < 0 || n < 0 {
+		return nil, 0, fmt.Errorf("unixfs: SlicesContext at offset %d, length %d", off, n)
+	}
+	if off >= f.Size() {
+		return nil, 0, io.EOF
+	}
+	rctx, cancel := context.WithCancel(f.ctx)
+	defer cancel()
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	want := min(int64(n), f.Size()-off)
+	var out [][]byte
+	got, err := f.sliceNode(rctx, f.root, uint64(off), uint64(want), 0, &out)
+	if err != nil {
+		if ctx.Err() != nil && f.ctx.Err() == nil {
+			err = fmt.Errorf("%w: %w", context.Cause(ctx), err)
+		}
+		return out, int(got), err
+	}
+	f.mu.Lock()
+	sequential := off == f.lastEnd
+	f.lastEnd = off + int64(got)
+	f.mu.Unlock()
+	if sequential && f.opts.Prefetch > 0 {
+		f.prefetch(uint64(off) + got)
+	}
+	if int(got) < n {
+		return out, int(got), io.EOF
+	}
+	return out, int(got), nil
+}
+
+// sliceNode appends to out the slices of fn's content in [off, off+n);
+// it walks the DAG exactly as readNode does.
+func (f *File) sliceNode(ctx context.Context, fn *fileNode, off, n uint64, depth int, out *[][]byte) (uint64, error) {
+	if depth > maxDepth {
+		return 0, malformed(f.root.c, "file DAG deeper than %d", maxDepth)
+	}
+	var got uint64
+	if off < uint64(len(fn.data)) {
+		k := min(n, uint64(len(fn.data))-off)
+		if k > 0 {
+			*out = append(*out, fn.data[off:off+k:off+k])
+		}
+		got = k
+	}
+	for got < n {
+		cur := off + got
+		i := fn.child(cur)
+		if i == len(fn.links) {
+			return got, malformed(fn.c, "offset %d beyond children", cur)
+		}
+		child, err := f.load(ctx, fn, i)
+		if err != nil {
+			return got, err
+		}
+		end := min(n-got, fn.starts[i]+fn.sizes[i]-cur)
+		m, err := f.sliceNode(ctx, child, cur-fn.starts[i], end, depth+1, out)
+		got += m
+		if err != nil {
+			return got, err
+		}
+	}
+	return got, nil
+}
+
 // readNode fills p with fn's content starting at off; the caller keeps
 // off+len(p) within fn.size.
-func (f *File) readNode(fn *fileNode, off uint64, p []byte, depth int) (int, error) {
+func (f *File) readNode(ctx context.Context, fn *fileNode, off uint64, p []byte, depth int) (int, error) {
 	if depth > maxDepth {
 		return 0, malformed(f.root.c, "file DAG deeper than %d", maxDepth)
 	}
@@ -236,12 +334,12 @@ func (f *File) readNode(fn *fileNode, off uint64, p []byte, depth int) (int, err
 		if i == len(fn.links) {
 			return n, malformed(fn.c, "offset %d beyond children", cur)
 		}
-		child, err := f.load(fn, i)
+		child, err := f.load(ctx, fn, i)
 		if err != nil {
 			return n, err
 		}
 		end := min(uint64(len(p)-n), fn.starts[i]+fn.sizes[i]-cur)
-		m, err := f.readNode(child, cur-fn.starts[i], p[n:n+int(end)], depth+1)
+		m, err := f.readNode(ctx, child, cur-fn.starts[i], p[n:n+int(end)], depth+1)
 		n += m
 		if err != nil {
 			return n, err
@@ -252,7 +350,7 @@ func (f *File) readNode(fn *fileNode, off uint64, p []byte, depth int) (int, err
 
 // load returns child i of parent from the caches, a prefetch, or the
 // getter, checking that its size is what the parent promised.
-func (f *File) load(parent *fileNode, i int) (*fileNode, error) {
+func (f *File) load(ctx context.Context, parent *fileNode, i int) (*fileNode, error) {
 	c := parent.links[i]
 	k := c.KeyString()
 	f.mu.Lock()
@@ -274,12 +372,12 @@ func (f *File) load(parent *fileNode, i int) (*fileNode, error) {
 		select {
 		case <-p.done:
 			b, err = p.b, p.err
-		case <-f.ctx.Done():
-			err = f.ctx.Err()
+		case <-ctx.Done():
+			err = ctx.Err()
 		}
 		p.cancel()
 	} else {
-		b, err = f.g.Get(f.ctx, c)
+		b, err = f.g.Get(ctx, c)
 	}
 	if err != nil {
 		return nil, err

@@ -296,3 +296,101 @@ func TestFilePrefetcherHint(t *testing.T) {
 		t.Fatalf("%d leaves announced, want 24 of 32", leaves)
 	}
 }
+
+// gatedStore blocks every Get of gated until open is closed or the
+// caller's context ends, as a stalled network fetch does.
+type gatedStore struct {
+	*memstore.Store
+	gated cid.Cid
+	open  chan struct{}
+}
+
+func (g *gatedStore) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	if c.Equals(g.gated) {
+		select {
+		case <-g.open:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return g.Store.Get(ctx, c)
+}
+
+// ReadAtContext must give up a blocked read when its own context ends,
+// report that cancellation, and leave the file readable afterwards.
+func TestFileReadAtContextCancel(t *testing.T) {
+	b := newBuilder(t)
+	data := randBytes(9, 400)
+	leafA, leafB := b.raw(data[:200]), b.raw(data[200:])
+	root := b.pbNode([]pb.Link{{Cid: leafA}, {Cid: leafB}}, &pb.FSNode{Type: pb.TFile, BlockSizes: []uint64{200, 200}})
+	g := &gatedStore{Store: b.s, gated: leafB, open: make(chan struct{})}
+	f, err := NewFileOptions(context.Background(), g, root, FileOptions{Prefetch: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := f.ReadAtContext(ctx, make([]byte, 10), 250)
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		t.Fatalf("read of a gated block returned before cancel: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	cancel()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled read: %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ReadAtContext ignored its context")
+	}
+
+	// Ungated blocks still read with a live context, and the gated one
+	// once it opens: the cancel ended one read, not the file.
+	p := make([]byte, 100)
+	if n, err := f.ReadAtContext(context.Background(), p, 50); err != nil || !bytes.Equal(p[:n], data[50:150]) {
+		t.Fatalf("read after cancel: %d, %v", n, err)
+	}
+	close(g.open)
+	if n, err := f.ReadAtContext(context.Background(), p, 250); err != nil || !bytes.Equal(p[:n], data[250:350]) {
+		t.Fatalf("gated read after open: %d, %v", n, err)
+	}
+}
+
+// SlicesContext returns, for every shape and many ranges, slices whose
+// concatenation is exactly what ReadAt returns, with the same count and
+// EOF.
+func TestFileSlicesContext(t *testing.T) {
+	ctx := context.Background()
+	for i, tc := range fileShapes {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBuilder(t)
+			want := randBytes(uint64(i), tc.size)
+			f, err := NewFile(ctx, b.s, b.file(want, tc.o))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			for _, r := range [][2]int{{0, tc.size}, {0, 1}, {1, 17}, {tc.size / 3, tc.size / 2}, {max(tc.size-5, 0), 10}, {tc.size, 4}} {
+				vec, n, err := f.SlicesContext(ctx, int64(r[0]), r[1])
+				got := bytes.Join(vec, nil)
+				end := min(r[0]+r[1], tc.size)
+				if r[0] >= tc.size {
+					if n != 0 || !errors.Is(err, io.EOF) {
+						t.Errorf("at %d past the end: %d, %v", r[0], n, err)
+					}
+					continue
+				}
+				if n != end-r[0] || !bytes.Equal(got, want[r[0]:end]) || (end-r[0] < r[1]) != errors.Is(err, io.EOF) {
+					t.Errorf("range %v: n %d (%d bytes joined), err %v; want %d bytes", r, n, len(got), err, end-r[0])
+				}
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/trove-p2p/trove/block"
@@ -126,6 +127,13 @@ type Entry struct {
 	// Sharded is true for HAMT directories, which otherwise report as
 	// KindDirectory.
 	Sharded bool
+	// Mode holds the permission bits (07777) the writer recorded, and
+	// HasMode says whether it recorded any: UnixFS 1.5 metadata is
+	// optional, and 0 is a valid mode, so absence needs its own flag.
+	Mode    uint32
+	HasMode bool
+	// Mtime is the recorded modification time; zero when absent.
+	Mtime time.Time
 }
 
 // Stat loads c's root block and reports what it is. It fetches one block.
@@ -139,6 +147,12 @@ func Stat(ctx context.Context, g block.Getter, c cid.Cid) (Entry, error) {
 
 func (n *node) entry() (Entry, error) {
 	e := Entry{Cid: n.c, Kind: n.kind}
+	if n.fs != nil {
+		e.Mode, e.HasMode = n.fs.Mode&0o7777, n.fs.HasMode
+		if m := n.fs.Mtime; m != nil {
+			e.Mtime = time.Unix(m.Seconds, int64(m.Nanos)).UTC()
+		}
+	}
 	switch n.kind {
 	case KindRaw:
 		e.Size = uint64(len(n.raw))

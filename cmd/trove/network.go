@@ -42,7 +42,8 @@ another process holds the repo.`,
 		Example: `  trove daemon
   trove daemon --listen /ip4/127.0.0.1/tcp/0 --no-mdns
   trove daemon --bootstrap /ip4/192.0.2.7/tcp/4801/p2p/12D3KooW...
-  trove daemon --announce /ip4/203.0.113.5/tcp/4801`,
+  trove daemon --announce /ip4/203.0.113.5/tcp/4801
+  trove daemon --mount ~/trove`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkDaemonFlags(o); err != nil {
@@ -102,6 +103,7 @@ another process holds the repo.`,
 	f.StringVar(&o.Transfer.MaxUpload, "max-upload", "", "cap upload to all peers, e.g. 25MB/s; 0 = unlimited (default from config Transfer.MaxUpload)")
 	f.StringVar(&o.Transfer.MaxUploadPerPeer, "max-upload-per-peer", "", "cap upload to each peer (default from config Transfer.MaxUploadPerPeer)")
 	f.StringVar(&o.Transfer.MaxDownload, "max-download", "", "cap download from all peers (default from config Transfer.MaxDownload)")
+	f.StringVar(&o.Mount, "mount", "", "mount the content read-only on this empty directory while the daemon runs; a failed mount is logged, not fatal (default from config Mount.Dir; docs/fuse.md)")
 	return cmd
 }
 

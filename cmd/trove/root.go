@@ -301,7 +301,7 @@ Exit codes (details in docs/cli.md):
 		newInitCmd(e), newAddCmd(e), newCatCmd(e), newLsCmd(e), newGetCmd(e),
 		newPinCmd(e), newGCCmd(e), newRepoCmd(e), newBlockCmd(e), newDagCmd(e),
 		newDaemonCmd(e), newIDCmd(e), newPeersCmd(e), newConnectCmd(e), newRoutingCmd(e), newStatsCmd(e),
-		newShareCmd(e), newConfigCmd(e),
+		newShareCmd(e), newConfigCmd(e), newMountCmd(e),
 	)
 	// Cobra's own help command prints the root usage and exits 0 for a
 	// topic that does not exist; a typo deserves exit 2 like elsewhere.

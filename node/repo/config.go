@@ -46,6 +46,33 @@ type Config struct {
 	API API `json:"API"`
 	// Transfer configures block exchange with peers (docs/config.md).
 	Transfer Transfer `json:"Transfer"`
+	// Mount configures the read-only FUSE mount (docs/fuse.md).
+	Mount Mount `json:"Mount"`
+}
+
+// Mount configures the FUSE mount of `trove daemon` and `trove mount`.
+type Mount struct {
+	// Dir, when set, is mounted for the daemon's lifetime, as with
+	// `trove daemon --mount DIR`. Empty mounts nothing.
+	Dir string `json:"Dir"`
+	// Timeout bounds each retrieval a file-system call waits for, a Go
+	// duration; a call that runs out fails with EIO. Empty means 1m.
+	Timeout string `json:"Timeout"`
+}
+
+// DefaultMountTimeout is Mount.Timeout's default.
+const DefaultMountTimeout = time.Minute
+
+// RetrievalTimeout parses Timeout.
+func (m Mount) RetrievalTimeout() (time.Duration, error) {
+	if m.Timeout == "" {
+		return DefaultMountTimeout, nil
+	}
+	d, err := time.ParseDuration(m.Timeout)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%w: field \"Mount.Timeout\": %q is not a positive duration (e.g. \"30s\")", ErrBadConfig, m.Timeout)
+	}
+	return d, nil
 }
 
 // Transfer configures the block exchange. Rates are human strings
@@ -317,6 +344,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: field \"Swarm.ResourceMgr\": limits cannot be negative (0 means the default)", ErrBadConfig)
 	}
 	if _, err := c.Provide.Reprovide(); err != nil {
+		return err
+	}
+	if _, err := c.Mount.RetrievalTimeout(); err != nil {
 		return err
 	}
 	if c.API.TCPAddr != "" {
