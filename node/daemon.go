@@ -43,6 +43,13 @@ type DaemonOptions struct {
 	Logger *slog.Logger
 	// Transfer overrides the config's bandwidth limits.
 	Transfer TransferOptions
+	// Gateway replaces Gateway.ListenAddr when non-empty; port 0 picks
+	// a free port (GatewayURL reports it).
+	Gateway string
+	// NoGateway runs without the HTTP gateway whatever the config says.
+	NoGateway bool
+	// GatewayOffline makes the gateway serve local content only.
+	GatewayOffline bool
 }
 
 // DefaultShutdownTimeout is how long Close lets API requests finish before
@@ -65,6 +72,7 @@ type Daemon struct {
 	reg     *prometheus.Registry
 	metrics *daemonMetrics
 	log     *slog.Logger
+	gw      *gatewayServer // nil when the gateway is off
 
 	// ctx scopes background announcements; Close cancels it and waits
 	// for them so no goroutine touches the store after it is closed.
@@ -130,6 +138,9 @@ func StartDaemon(ctx context.Context, repoPath string, o DaemonOptions) (_ *Daem
 	}
 	Routes(d.api, n, d)
 	if err := d.startTransfer(o.Transfer); err != nil {
+		return nil, err
+	}
+	if err := d.startGateway(o); err != nil {
 		return nil, err
 	}
 	if err := d.api.Start(); err != nil {
@@ -239,8 +250,12 @@ func (d *Daemon) ReadyLine() string {
 	for _, a := range d.net.Addrs() {
 		listen = append(listen, a.String())
 	}
-	return fmt.Sprintf("trove daemon ready peer=%s listen=%s api=%s",
+	line := fmt.Sprintf("trove daemon ready peer=%s listen=%s api=%s",
 		d.net.ID(), strings.Join(listen, ","), strings.Join(d.api.Addrs(), ","))
+	if u := d.GatewayURL(); u != "" {
+		line += " gateway=" + u
+	}
+	return line
 }
 
 // track keeps the store open until h returns, and refuses requests that
@@ -298,6 +313,7 @@ func (d *Daemon) Close() error {
 		if d.api != nil {
 			errs = append(errs, d.api.Close())
 		}
+		d.stopGateway()
 		d.mu.Lock()
 		d.closing = true
 		d.mu.Unlock()

@@ -69,6 +69,8 @@ type IDResult struct {
 	ID string `json:"ID"`
 	// Addrs end in /p2p/<ID>, ready for another node's --bootstrap.
 	Addrs []string `json:"Addrs"`
+	// Gateway is the HTTP gateway's URL; empty when it is off.
+	Gateway string `json:"Gateway,omitempty"`
 }
 
 // PeerResult is one connected peer for `trove peers`.
@@ -290,7 +292,7 @@ func networkRoutes(s handler, n *Node, d *Daemon) {
 		if err := need(); err != nil {
 			return IDResult{}, err
 		}
-		return IDResult{ID: d.net.ID().String(), Addrs: addrStrings(d.net.Addrs())}, nil
+		return IDResult{ID: d.net.ID().String(), Addrs: addrStrings(d.net.Addrs()), Gateway: d.GatewayURL()}, nil
 	}))
 	s.Handle("POST "+PathPeers, api.JSONHandler(func(ctx context.Context, _ struct{}) ([]PeerResult, error) {
 		if err := need(); err != nil {
