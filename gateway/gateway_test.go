@@ -473,3 +473,88 @@ func (h hookBackend) Content(offline bool) gateway.Content {
 	h.hook()
 	return h.Backend.Content(offline)
 }
+
+// TestCodecs: dag-json and dag-cbor blocks are served as stored, pathed
+// through their links, previewed as HTML, never converted.
+func TestCodecs(t *testing.T) {
+	f := newFixture(t, gateway.Options{})
+	ctx := context.Background()
+	put := func(codec uint64, data []byte) cid.Cid {
+		c, err := cid.Prefix{Version: 1, Codec: codec, MhType: 0x12, MhLength: -1}.Sum(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.n.Blockstore().Put(ctx, c, data); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	leafData := []byte{0xa1, 0x65, 'h', 'e', 'l', 'l', 'o', 0x61, 'x'} // {"hello":"x"}
+	leaf := put(0x71, leafData)
+	rootData := []byte(`{"foo":{"link":{"/":"` + leaf.String() + `"},"n":1},"unixfs":{"/":"` + f.docs.String() + `"}}`)
+	root := put(0x0129, rootData)
+	r := root.String()
+	cases := []struct {
+		name, path string
+		hdr        map[string]string
+		status     int
+		ctype      string
+		body       []byte
+		has        string
+	}{
+		{"dag-json as stored", "/ipfs/" + r, nil, 200, "application/vnd.ipld.dag-json", rootData, ""},
+		{"dag-json as plain json", "/ipfs/" + r + "?format=json", nil, 200, "application/json", rootData, ""},
+		{"no conversion to dag-cbor", "/ipfs/" + r + "?format=dag-cbor", nil, 406, "", nil, ""},
+		{"path to a link", "/ipfs/" + r + "/foo/link", nil, 200, "application/vnd.ipld.dag-cbor", leafData, ""},
+		{"path into UnixFS", "/ipfs/" + r + "/unixfs/a.txt", nil, 200, "text/plain; charset=utf-8", []byte("hello gateway\n"), ""},
+		{"path ends in data", "/ipfs/" + r + "/foo", nil, 501, "", nil, ""},
+		{"path through a scalar", "/ipfs/" + r + "/foo/n/x", nil, 501, "", nil, ""},
+		{"missing key", "/ipfs/" + r + "/foo/nope", nil, 404, "", nil, ""},
+		{"HTML preview", "/ipfs/" + r + "/", map[string]string{"Accept": "text/html"}, 200, "text/html; charset=utf-8", nil, `href="/ipfs/` + leaf.String() + `"`},
+		{"dag-pb not converted", "/ipfs/" + f.a.String() + "?format=dag-json", nil, 406, "", nil, ""},
+		{"UnixFS file as json", "/ipfs/" + f.a.String() + "?format=json", nil, 200, "application/json", []byte("hello gateway\n"), ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := do(t, "GET", f.srv.URL+tc.path, tc.hdr)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, body)
+			}
+			if tc.ctype != "" && resp.Header.Get("Content-Type") != tc.ctype {
+				t.Errorf("Content-Type %q, want %q", resp.Header.Get("Content-Type"), tc.ctype)
+			}
+			if tc.body != nil && !bytes.Equal(body, tc.body) {
+				t.Errorf("body %q, want %q", body, tc.body)
+			}
+			if tc.has != "" && !strings.Contains(string(body), tc.has) {
+				t.Errorf("body lacks %q: %s", tc.has, body)
+			}
+		})
+	}
+	// A CAR of the dag-json root walks into the dag-cbor leaf and the
+	// UnixFS tree it links to.
+	resp, body := do(t, "GET", f.srv.URL+"/ipfs/"+r+"?format=car", nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("CAR: %d %s", resp.StatusCode, body)
+	}
+	cr, err := car.NewReader(bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[cid.Cid]bool{}
+	for {
+		c, _, err := cr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[c] = true
+	}
+	for _, c := range []cid.Cid{root, leaf, f.docs, f.a, f.big} {
+		if !seen[c] {
+			t.Errorf("CAR lacks %s", c)
+		}
+	}
+}

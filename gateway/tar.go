@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path"
+	"strings"
 
 	"github.com/ipfs/go-cid"
 
@@ -115,12 +117,26 @@ func (h *Handler) tarList(q *request, c cid.Cid, name string, out *[]tarEntry, d
 		return err
 	}
 	for _, d := range list {
-		if err := unixfs.CheckName(d.Name); err != nil {
-			return fmt.Errorf("%w: %w: %q in %s", errBadRequest, errTarName, d.Name, name)
+		full, err := tarPath(name, d.Name)
+		if err != nil {
+			return err
 		}
-		if err := h.tarList(q, d.Cid, name+"/"+d.Name, out, depth+1); err != nil {
+		if err := h.tarList(q, d.Cid, full, out, depth+1); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// tarPath joins a directory's archive path and an entry name. Names with
+// separators are allowed as long as the cleaned result stays inside the
+// archive's top directory (Kubo writes such DAGs); anything that would
+// escape it, and names no file system can hold, fail the whole response.
+func tarPath(dir, name string) (string, error) {
+	top, _, _ := strings.Cut(dir, "/")
+	full := path.Clean(dir + "/" + name)
+	if name == "" || name == "." || strings.ContainsAny(name, "\x00\\") || !strings.HasPrefix(full, top+"/") {
+		return "", fmt.Errorf("%w: %w: %q in %s", errBadRequest, errTarName, name, dir)
+	}
+	return full, nil
 }

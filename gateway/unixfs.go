@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -165,6 +166,13 @@ func typeByName(name string) string {
 
 func sniff(b []byte) string {
 	t := http.DetectContentType(b)
+	if strings.HasPrefix(t, "text/plain") && len(b) < sniffLen {
+		// The whole file is here: if it parses as JSON, say so, so
+		// that JSON kept as UnixFS opens as JSON.
+		if s := bytes.TrimSpace(b); len(s) > 0 && (s[0] == '{' || s[0] == '[') && json.Valid(s) {
+			return "application/json"
+		}
+	}
 	if strings.HasPrefix(t, "text/plain") && bytes.Contains(b, []byte("<svg")) {
 		return "image/svg+xml"
 	}
