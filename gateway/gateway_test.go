@@ -558,3 +558,82 @@ func TestCodecs(t *testing.T) {
 		}
 	}
 }
+
+// TestSubdomain: path requests on the subdomain host redirect to the
+// CID's origin, which serves the content root at "/" with links relative
+// to it, and applies the root's _redirects file.
+func TestSubdomain(t *testing.T) {
+	f := newFixture(t, gateway.Options{Subdomain: []string{"localhost"}})
+	ctx := context.Background()
+	// A site with a _redirects file, added next to the fixture.
+	dir := t.TempDir()
+	for name, data := range map[string]string{
+		"index.html": "home", "404.html": "custom missing",
+		"_redirects": "/old /new.html 302\n/spa/* /index.html 200\n/gone/* /404.html 404\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := f.n.Add(ctx, node.FileEntries([]string{dir}, true), node.AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := mustCID(t, res.Roots[0])
+	port := f.srv.URL[strings.LastIndex(f.srv.URL, ":")+1:]
+	get := func(host, path string, hdr map[string]string) (*http.Response, []byte) {
+		if hdr == nil {
+			hdr = map[string]string{}
+		}
+		req, _ := http.NewRequest("GET", f.srv.URL+path, nil)
+		req.Host = host
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+	docs := f.docs.String()
+	origin := docs + ".ipfs.localhost:" + port
+	cases := []struct {
+		name, host, path string
+		hdr              map[string]string
+		status           int
+		loc, has         string
+	}{
+		{"path form redirects", "localhost:" + port, "/ipfs/" + docs + "/a.txt?x=1", nil, 301, "http://" + origin + "/a.txt?x=1", ""},
+		{"X-Forwarded-Proto", "localhost:" + port, "/ipfs/" + docs + "/", map[string]string{"X-Forwarded-Proto": "https"}, 301, "https://" + origin + "/", ""},
+		{"invalid CID before redirect", "localhost:" + port, "/ipfs/QmInvalid", nil, 400, "", `invalid path "/ipfs/QmInvalid"`},
+		{"other hosts stay path gateways", "127.0.0.1:" + port, "/ipfs/" + docs + "/a.txt", nil, 200, "", "hello gateway"},
+		{"file on the origin", origin, "/a.txt", nil, 200, "", "hello gateway"},
+		{"listing links relative to the origin", origin, "/", nil, 200, "", `<a href="/a.txt">a.txt</a>`},
+		{"breadcrumbs on the parent host", origin, "/", nil, 200, "", `href="//localhost:` + port + `/ipfs/` + docs + `"`},
+		{"/ipfs/ inside the origin is a plain path", origin, "/ipfs/" + docs, nil, 404, "", ""},
+		{"bad label", "nope.ipfs.localhost:" + port, "/", nil, 400, "", ""},
+		{"_redirects 302", site.String() + ".ipfs.localhost:" + port, "/old", nil, 302, "/new.html", ""},
+		{"_redirects 200 rewrite", site.String() + ".ipfs.localhost:" + port, "/spa/route", nil, 200, "", "home"},
+		{"_redirects custom 404", site.String() + ".ipfs.localhost:" + port, "/gone/x", nil, 404, "", "custom missing"},
+		{"existing paths ignore _redirects", site.String() + ".ipfs.localhost:" + port, "/404.html", nil, 200, "", "custom missing"},
+		{"no _redirects on the path gateway", "127.0.0.1:" + port, "/ipfs/" + site.String() + "/old", nil, 404, "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := get(tc.host, tc.path, tc.hdr)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, body)
+			}
+			if tc.loc != "" && resp.Header.Get("Location") != tc.loc {
+				t.Errorf("Location %q, want %q", resp.Header.Get("Location"), tc.loc)
+			}
+			if tc.has != "" && !strings.Contains(string(body), tc.has) {
+				t.Errorf("body lacks %q: %s", tc.has, body)
+			}
+		})
+	}
+}

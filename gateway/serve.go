@@ -38,6 +38,12 @@ type request struct {
 	prefix string
 	// contentPath is the /ipfs/... path the response describes.
 	contentPath string
+	// gwHost is the gateway's own host on a subdomain origin
+	// ({cid}.ipfs.{gwHost}), "" on the path gateway.
+	gwHost string
+	// rewritten is set once a _redirects rule applied, so rules never
+	// chain.
+	rewritten bool
 
 	stall *stallTimer
 }
@@ -72,11 +78,17 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "404 Not Found: gateway paths start with /ipfs/", http.StatusNotFound)
 		return
 	}
+	if p == "/ipfs/" && r.URL.Query().Get("uri") != "" {
+		h.protocolHandler(w, r)
+		return
+	}
 	h.serveContentPath(w, r, strings.TrimPrefix(p, "/ipfs/"), "")
 }
 
-// serveContentPath serves /ipfs/{rest}; prefix is how the response links
-// back to content (empty on subdomain origins).
+// serveContentPath serves /ipfs/{rest}. origin is the gateway host when
+// the request came to the subdomain origin {cid}.ipfs.{origin}, where
+// links to content are relative to the origin's root; "" on the path
+// gateway.
 func (h *Handler) serveContentPath(w http.ResponseWriter, r *http.Request, rest string, origin string) {
 	rootStr, tail, _ := strings.Cut(rest, "/")
 	root, err := cid.Decode(rootStr)
@@ -102,6 +114,7 @@ func (h *Handler) serveContentPath(w http.ResponseWriter, r *http.Request, rest 
 	if origin == "" {
 		req.prefix = "/ipfs/" + rootStr
 	}
+	req.gwHost = origin
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
 	req.stall = newStallTimer(h.o.RetrievalTimeout, func() { cancel(errStalled) })

@@ -30,6 +30,9 @@ const sniffLen = 512
 func (h *Handler) serveUnixFS(q *request) {
 	res, err := h.resolve(q)
 	if err != nil {
+		if q.gwHost != "" && !q.rewritten && errors.Is(err, unixfs.ErrNoName) && h.redirects(q) {
+			return
+		}
 		h.fail(q, err)
 		return
 	}
@@ -324,11 +327,14 @@ func (h *Handler) serveListing(q *request, res resolution) {
 	}
 	var b strings.Builder
 	// Breadcrumbs: each segment links to its own content path.
-	crumbs := `/ipfs/<a href="` + q.link("") + `">` + html.EscapeString(q.root.String()) + `</a>`
+	// On a subdomain origin they point at the path gateway of the parent
+	// host, since the origin's own paths are inside the content.
+	base := q.gatewayBase() + "/ipfs/" + q.root.String()
+	crumbs := `/ipfs/<a href="` + base + `">` + html.EscapeString(q.root.String()) + `</a>`
 	acc := ""
 	for _, p := range q.parts {
 		acc += "/" + url.PathEscape(p)
-		crumbs += `/<a href="` + q.link(acc) + `">` + html.EscapeString(p) + `</a>`
+		crumbs += `/<a href="` + base + acc + `">` + html.EscapeString(p) + `</a>`
 	}
 	title := html.EscapeString(q.contentPath)
 	fmt.Fprintf(&b, listingHead, title, title, crumbs)
@@ -359,7 +365,16 @@ func (q *request) link(rel string) string {
 // hashLink is the URL of c on its own (path form, even on a subdomain
 // origin, where it is the gateway's root).
 func (q *request) hashLink(c cid.Cid) string {
-	return "/ipfs/" + c.String()
+	return q.gatewayBase() + "/ipfs/" + c.String()
+}
+
+// gatewayBase is "" on the path gateway and "//{gateway host}" on a
+// subdomain origin.
+func (q *request) gatewayBase() string {
+	if q.gwHost == "" {
+		return ""
+	}
+	return "//" + q.gwHost
 }
 
 func shortCID(c cid.Cid) string {
