@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -121,9 +122,29 @@ func (h *Handler) serveFile(q *request, c cid.Cid, name string) {
 	hd.Set("Etag", `"`+c.String()+`"`)
 	hd.Set("Cache-Control", immutable)
 	setDisposition(q, name)
-	// ServeContent handles single and multi ranges, If-Range and HEAD by
-	// seeking the file, which reads only the blocks under each range.
-	http.ServeContent(q.w, q.r, "", time.Time{}, f)
+	sendFile(q, f, ranged)
+}
+
+// sendFile writes an open file as the response body. A whole-file GET
+// streams it block by block (File's WriteTo hands each block to the
+// connection in one write, several times faster than http.ServeContent's
+// 32 KiB copy); ranges, conditional requests and HEAD go through
+// ServeContent, which seeks the file and so reads only the blocks under
+// each range.
+func sendFile(q *request, f File, ranged bool) {
+	wt, ok := f.(io.WriterTo)
+	if ranged || !ok || q.r.Method != http.MethodGet || q.r.Header.Get("If-Range") != "" || q.r.Header.Get("If-Match") != "" {
+		http.ServeContent(q.w, q.r, "", time.Time{}, f)
+		return
+	}
+	q.w.Header().Set("Accept-Ranges", "bytes")
+	q.w.Header().Set("Content-Length", strconv.FormatInt(f.Size(), 10))
+	q.w.WriteHeader(http.StatusOK)
+	if _, err := wt.WriteTo(q.w); err != nil {
+		// The status is out; cut the connection so the client sees a
+		// short body rather than a complete-looking one.
+		panic(http.ErrAbortHandler)
+	}
 }
 
 // contentType picks the Content-Type from the name's extension, else
@@ -283,7 +304,7 @@ func (h *Handler) serveIndex(q *request, dir, file cid.Cid) {
 	hd.Set("Content-Type", "text/html; charset=utf-8")
 	hd.Set("Etag", `"`+dir.String()+`"`)
 	hd.Set("Cache-Control", immutable)
-	http.ServeContent(q.w, q.r, "", time.Time{}, f)
+	sendFile(q, f, q.r.Header.Get("Range") != "")
 }
 
 // listingVersion changes whenever the listing's HTML does, so cached
