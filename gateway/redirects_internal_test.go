@@ -40,3 +40,22 @@ func TestRedirectMatch(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRedirects: no _redirects file makes the parser or the matcher panic,
+// and every rule the parser accepts has a path and a supported status.
+func FuzzRedirects(f *testing.F) {
+	f.Add([]byte("/a /b\n/p/:x/* /q/:x/:splat 200\n# c\n"), "/p/1/2/3")
+	f.Add([]byte("/* /index.html 200\r\n"), "/")
+	f.Fuzz(func(t *testing.T, file []byte, path string) {
+		rules, err := parseRedirects(file)
+		if err != nil {
+			return
+		}
+		for _, r := range rules {
+			if !strings.HasPrefix(r.from, "/") || !redirectStatuses[r.status] {
+				t.Fatalf("accepted rule %+v", r)
+			}
+			r.match(path)
+		}
+	})
+}
