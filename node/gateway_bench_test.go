@@ -101,12 +101,14 @@ func BenchmarkGatewayLocal(b *testing.B) {
 // BenchmarkGatewayRemote: a file only A has, through a fresh B's gateway,
 // against a fresh B's Fetch (what `trove get` runs) from the same peer in
 // the same iteration; gw/get is the ratio (goal >= 0.9), ttfb-ms the
-// gateway's time to first byte for content B has none of.
+// gateway's time to first byte for content B has none of. cat-MB/s is a
+// third fresh node's Node.Cat from the same peer: the content API's own
+// streaming speed, which the gateway cannot exceed.
 func BenchmarkGatewayRemote(b *testing.B) {
 	size := gatewayBenchSize(b)
 	a := benchDaemon(b, DaemonOptions{})
 	root := benchSeed(b, a, size)
-	var gw, get, ttfb time.Duration
+	var gw, get, cat, ttfb time.Duration
 	b.SetBytes(size)
 	for b.Loop() {
 		bg := benchDaemon(b, DaemonOptions{Gateway: "127.0.0.1:0"})
@@ -122,9 +124,20 @@ func BenchmarkGatewayRemote(b *testing.B) {
 			b.Fatal(err)
 		}
 		get += time.Since(start)
+		bc := benchDaemon(b, DaemonOptions{NoGateway: true})
+		if err := bc.P2P().Connect(context.Background(), a.P2P().AddrInfo()); err != nil {
+			b.Fatal(err)
+		}
+		start = time.Now()
+		if _, err := bc.Node().Cat(context.Background(), root, io.Discard); err != nil {
+			b.Fatal(err)
+		}
+		cat += time.Since(start)
 		bg.Close()
 		bf.Close()
+		bc.Close()
 	}
+	b.ReportMetric(mbps(size*int64(b.N), cat), "cat-MB/s")
 	b.ReportMetric(mbps(size*int64(b.N), gw), "gw-MB/s")
 	b.ReportMetric(mbps(size*int64(b.N), get), "get-MB/s")
 	b.ReportMetric(get.Seconds()/gw.Seconds(), "gw/get")
