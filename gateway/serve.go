@@ -244,7 +244,7 @@ func (q *request) escapedPath() string {
 	for _, p := range q.parts {
 		s += "/" + url.PathEscape(p)
 	}
-	if q.dirSlash && len(q.parts) > 0 || q.dirSlash && strings.HasSuffix(q.contentPath, "/") {
+	if q.dirSlash {
 		s += "/"
 	}
 	return s
