@@ -126,7 +126,8 @@ func TestGatewayHangUp(t *testing.T) {
 }
 
 // TestGatewayAddress: an explicit address that is taken stops the daemon
-// with an error naming it; --no-gateway serves none.
+// with an error naming it, a configured one only costs the gateway;
+// --no-gateway serves none.
 func TestGatewayAddress(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -139,6 +140,34 @@ func TestGatewayAddress(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "gateway") {
 		t.Fatalf("busy --gateway address: %v", err)
 	}
+	// The configured address taken (another daemon on this machine): the
+	// daemon runs, without a gateway, rather than failing.
+	withGatewayConfig := func(addr string) string {
+		dir := t.TempDir()
+		n, err := Open(ctx, dir, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := n.Repo().Config
+		cfg.Gateway.ListenAddr = addr
+		if err := n.Repo().SaveConfig(cfg); err != nil {
+			t.Fatal(err)
+		}
+		n.Close()
+		return dir
+	}
+	busy := startDaemon(t, withGatewayConfig(ln.Addr().String()), DaemonOptions{})
+	if busy.GatewayURL() != "" {
+		t.Fatalf("configured busy address: gateway %q", busy.GatewayURL())
+	}
+	busy.Close()
+	// The config is what was read: a free configured port is served.
+	free := startDaemon(t, withGatewayConfig("127.0.0.1:0"), DaemonOptions{})
+	if u := free.GatewayURL(); !strings.HasPrefix(u, "http://127.0.0.1:") || strings.HasSuffix(u, ":8180") {
+		t.Fatalf("configured 127.0.0.1:0: gateway %q", u)
+	}
+	free.Close()
+
 	d := startDaemon(t, t.TempDir(), DaemonOptions{NoGateway: true})
 	if d.GatewayURL() != "" || strings.Contains(d.ReadyLine(), "gateway=") {
 		t.Fatalf("--no-gateway: URL %q, ready line %q", d.GatewayURL(), d.ReadyLine())
