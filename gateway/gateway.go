@@ -63,7 +63,9 @@ type Options struct {
 	// one hour; a 1 GiB file at 1 MB/s still fits.
 	MaxRequestDuration time.Duration
 	// MaxConcurrent is how many requests are served at once; more are
-	// answered 429 at once rather than queued. Zero means 256.
+	// answered 429 at once rather than queued. It also bounds memory: a
+	// whole-file response keeps up to 32 MiB of read-ahead. Zero means 64,
+	// far above what browsers open against one host.
 	MaxConcurrent int
 	// RatePerClient is the sustained requests per second one client IP
 	// may make, with RateBurst above it. Zero means 200/s; negative
@@ -88,7 +90,7 @@ func (o Options) withDefaults() Options {
 		o.MaxRequestDuration = time.Hour
 	}
 	if o.MaxConcurrent <= 0 {
-		o.MaxConcurrent = 256
+		o.MaxConcurrent = 64
 	}
 	if o.RatePerClient == 0 {
 		o.RatePerClient = 200

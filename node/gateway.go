@@ -31,12 +31,22 @@ func (b GatewayBackend) Content(offline bool) gateway.Content {
 
 type gatewayContent struct{ c *Content }
 
+// gatewayReadAhead is the read-ahead, in blocks, of a whole-file
+// response. The default 8 leaves a remote stream waiting on round trips;
+// a response reads to the end anyway, so keeping more in flight costs only
+// memory (up to this many 1 MiB blocks per response).
+const gatewayReadAhead = 32
+
 func (g gatewayContent) Get(ctx context.Context, k cid.Cid) ([]byte, error) {
 	return g.c.Block(ctx, k)
 }
 
 func (g gatewayContent) Open(ctx context.Context, k cid.Cid, whole bool) (gateway.File, error) {
-	f, err := g.c.Open(ctx, k, OpenOptions{Whole: whole})
+	o := OpenOptions{Whole: whole}
+	if whole {
+		o.File.Prefetch = gatewayReadAhead
+	}
+	f, err := g.c.Open(ctx, k, o)
 	if err != nil {
 		return nil, err
 	}

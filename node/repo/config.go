@@ -65,7 +65,7 @@ type Gateway struct {
 	RetrievalTimeout string `json:"RetrievalTimeout"`
 	// MaxRequestDuration bounds one request, body included. Empty means 1h.
 	MaxRequestDuration string `json:"MaxRequestDuration"`
-	// MaxConcurrent caps requests served at once (more get 429). 0 means 256.
+	// MaxConcurrent caps requests served at once (more get 429). 0 means 64.
 	MaxConcurrent int `json:"MaxConcurrent"`
 	// RatePerClient caps requests per second from one client address
 	// (burst: 10 seconds' worth). 0 means 200; negative means unlimited.
