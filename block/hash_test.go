@@ -67,3 +67,26 @@ func BenchmarkVerify1MiB(b *testing.B) {
 		}
 	}
 }
+
+// TestVerifyOtherHashes: sha2-512 CIDs (content made elsewhere) verify,
+// tampered bytes do not, and unknown hash functions stay unsupported.
+func TestVerifyOtherHashes(t *testing.T) {
+	data := []byte("made by another implementation")
+	c, err := cid.Prefix{Version: 1, Codec: CodecRaw, MhType: 0x13, MhLength: -1}.Sum(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Verify(c, data); err != nil {
+		t.Fatalf("sha2-512: %v", err)
+	}
+	if err := Verify(c, append([]byte("x"), data...)); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("tampered sha2-512: %v, want ErrCorrupt", err)
+	}
+	md5, err := cid.Prefix{Version: 1, Codec: CodecRaw, MhType: 0xd5, MhLength: -1}.Sum(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Verify(md5, data); !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("md5: %v, want ErrUnsupported", err)
+	}
+}

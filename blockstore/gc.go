@@ -11,6 +11,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/ipfs/go-cid"
 	"github.com/trove-p2p/trove/block"
+	"github.com/trove-p2p/trove/ipld"
 	"github.com/trove-p2p/trove/unixfs/pb"
 )
 
@@ -27,6 +28,9 @@ func DefaultLinks(c cid.Cid, data []byte) ([]cid.Cid, error) {
 		return nil, nil
 	case block.CodecDagPB:
 		return pb.AppendLinks(nil, data)
+	}
+	if ipld.Known(c.Prefix().Codec) {
+		return ipld.Links(c, data)
 	}
 	return nil, fmt.Errorf("%w: codec 0x%x of %s", block.ErrUnsupported, c.Prefix().Codec, c)
 }

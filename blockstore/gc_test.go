@@ -89,13 +89,14 @@ func TestGCUnknownCodecStops(t *testing.T) {
 	garbage := dag(t, "garbage", 2, 10)
 	putAll(t, s, garbage)
 	d := []byte{0xa0}
-	c, _ := cid.Prefix{Version: 1, Codec: 0x71, MhType: block.HashSHA256, MhLength: -1}.Sum(d)
+	// dag-jose: a codec trove cannot see links in.
+	c, _ := cid.Prefix{Version: 1, Codec: 0x85, MhType: block.HashSHA256, MhLength: -1}.Sum(d)
 	putAll(t, s, []blk{{c, d}})
 	if err := s.Pin(ctx, c, PinOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.GC(ctx, GCOptions{}); !errors.Is(err, block.ErrUnsupported) {
-		t.Fatalf("GC with a dag-cbor pin = %v, want ErrUnsupported", err)
+		t.Fatalf("GC with a dag-jose pin = %v, want ErrUnsupported", err)
 	}
 	mustHave(t, s, garbage, true) // nothing swept after a failed mark
 	// A caller-supplied walker that knows the codec lets GC proceed.
@@ -361,4 +362,24 @@ func TestPinExistingDuringGC(t *testing.T) {
 	for _, d := range kept {
 		mustHave(t, s, d, true)
 	}
+}
+
+// TestGCFollowsDagCBORLinks: a raw block reachable only through a pinned
+// dag-cbor block's link survives GC; an unreferenced one does not.
+func TestGCFollowsDagCBORLinks(t *testing.T) {
+	ctx := context.Background()
+	s := openT(t, t.TempDir(), Options{})
+	kept, _ := cid.Prefix{Version: 1, Codec: block.CodecRaw, MhType: block.HashSHA256, MhLength: -1}.Sum([]byte("kept"))
+	gone, _ := cid.Prefix{Version: 1, Codec: block.CodecRaw, MhType: block.HashSHA256, MhLength: -1}.Sum([]byte("gone"))
+	d := append([]byte{0xa1, 0x61, 'l', 0xd8, 0x2a, 0x58, byte(kept.ByteLen() + 1), 0x00}, kept.Bytes()...)
+	root, _ := cid.Prefix{Version: 1, Codec: 0x71, MhType: block.HashSHA256, MhLength: -1}.Sum(d)
+	putAll(t, s, []blk{{kept, []byte("kept")}, {gone, []byte("gone")}, {root, d}})
+	if err := s.Pin(ctx, root, PinOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s.GC(ctx, GCOptions{SkipReclaim: true}); err != nil || res.Blocks != 1 {
+		t.Fatalf("GC = %+v, %v; want 1 block swept", res, err)
+	}
+	mustHave(t, s, []blk{{kept, nil}, {root, nil}}, true)
+	mustHave(t, s, []blk{{gone, nil}}, false)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-varint"
 	"github.com/trove-p2p/trove/block"
+	"github.com/trove-p2p/trove/ipld"
 	"github.com/trove-p2p/trove/unixfs/pb"
 )
 
@@ -26,8 +27,8 @@ const prefetchWindow = 8
 //
 // Blocks are written as the getter returns them; Export does not re-hash
 // them, because a trove store verifies on the way in and a network getter
-// verifies at its own choke point. Only raw and dag-pb blocks are walked;
-// any other codec fails with block.ErrUnsupported. A missing block fails
+// verifies at its own choke point. Raw, dag-pb and the codecs of package ipld
+// are walked; any other codec fails with block.ErrUnsupported. A missing block fails
 // with the getter's error (block.ErrNotFound for a store), after part of the
 // archive has been written.
 func Export(ctx context.Context, g block.Getter, root cid.Cid, w io.Writer) error {
@@ -96,7 +97,11 @@ func appendLinks(dst []cid.Cid, c cid.Cid, data []byte) ([]cid.Cid, error) {
 		}
 		return dst, nil
 	default:
-		return dst, fmt.Errorf("block %s: codec 0x%x: %w", c, c.Type(), block.ErrUnsupported)
+		l, err := ipld.Links(c, data)
+		if err != nil {
+			return dst, fmt.Errorf("block %s: %w", c, err)
+		}
+		return append(dst, l...), nil
 	}
 }
 

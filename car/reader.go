@@ -2,14 +2,17 @@ package car
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/ipfs/go-cid"
+	mh "github.com/multiformats/go-multihash"
 	"github.com/multiformats/go-varint"
 	"github.com/trove-p2p/trove/block"
+	"github.com/trove-p2p/trove/ipld"
 )
 
 // Limits on untrusted lengths. Each is checked before the length is used
@@ -77,7 +80,7 @@ func (r *Reader) Roots() []cid.Cid { return r.roots }
 // Next returns the next block, verified against its CID. It returns io.EOF
 // (unwrapped) at a clean end of the archive. Any other error names the
 // section's byte offset, and the CID once it is known; blocks whose codec is
-// not raw or dag-pb fail with block.ErrUnsupported, blocks whose bytes do not
+// not one trove knows (ipld.Known) fail with block.ErrUnsupported, blocks whose bytes do not
 // match with block.ErrCorrupt.
 //
 // The returned slice is freshly allocated and owned by the caller.
@@ -107,8 +110,16 @@ func (r *Reader) Next() (cid.Cid, []byte, error) {
 		return cid.Undef, nil, malformed("section at offset %d: CID of %d bytes", start, cl)
 	}
 	data := buf[cl:]
-	if codec := c.Type(); codec != block.CodecRaw && codec != block.CodecDagPB {
+	if codec := c.Type(); !ipld.Known(codec) {
 		return c, nil, fmt.Errorf("section at offset %d: block %s: codec 0x%x: %w", start, c, codec, block.ErrUnsupported)
+	}
+	if c.Prefix().MhType == mh.IDENTITY {
+		// The data is in the CID; the section only has to agree with it.
+		d, err := mh.Decode(c.Hash())
+		if err != nil || !bytes.Equal(d.Digest, data) {
+			return c, nil, fmt.Errorf("section at offset %d: %s: %w", start, c, block.ErrCorrupt)
+		}
+		return c, data, nil
 	}
 	if err := block.Verify(c, data); err != nil {
 		return c, nil, fmt.Errorf("section at offset %d: %w", start, err)
@@ -139,6 +150,10 @@ func Import(ctx context.Context, r io.Reader, put block.Putter) (roots []cid.Cid
 		}
 		if err != nil {
 			return cr.roots, blocks, err
+		}
+		if c.Prefix().MhType == mh.IDENTITY {
+			// Identity blocks live in their CIDs and are never stored.
+			continue
 		}
 		if err := put.Put(ctx, c, data); err != nil {
 			return cr.roots, blocks, fmt.Errorf("car import: store %s: %w", c, err)

@@ -166,6 +166,14 @@ func (c *Content) Open(ctx context.Context, k cid.Cid, o OpenOptions) (*File, er
 	return &File{File: f, release: done}, nil
 }
 
+// DAG returns a getter that downloads the whole DAG under root in the
+// background (the blocks asked for first) and serves local blocks as they
+// are, for callers that walk the DAG themselves and will want all of it
+// (a gateway CAR response). Call done when finished; it stops the download.
+func (c *Content) DAG(ctx context.Context, root cid.Cid) (g block.Getter, done func()) {
+	return c.fileGetter(ctx, root, true)
+}
+
 // ExportCAR writes the DAG under k to w as a CAR v1 archive, fetching what
 // is missing as it goes.
 func (c *Content) ExportCAR(ctx context.Context, k cid.Cid, w io.Writer) error {

@@ -54,6 +54,13 @@ type DaemonOptions struct {
 	// lifetime (docs/fuse.md); empty means the config's Mount.Dir. A
 	// mount that fails is logged and the daemon runs on.
 	Mount string
+	// Gateway replaces Gateway.ListenAddr when non-empty; port 0 picks
+	// a free port (GatewayURL reports it).
+	Gateway string
+	// NoGateway runs without the HTTP gateway whatever the config says.
+	NoGateway bool
+	// GatewayOffline makes the gateway serve local content only.
+	GatewayOffline bool
 }
 
 // withDefaults returns o with its zero fields at their documented
@@ -88,6 +95,7 @@ type Daemon struct {
 	reg     *prometheus.Registry
 	metrics *daemonMetrics
 	log     *slog.Logger
+	gw      *gatewayServer // nil when the gateway is off
 
 	// ctx scopes background announcements; Close cancels it and waits
 	// for them so no goroutine touches the store after it is closed.
@@ -157,6 +165,9 @@ func StartDaemon(ctx context.Context, repoPath string, o DaemonOptions) (_ *Daem
 	// they are called.
 	n.announcer, n.metrics = d, d.metrics
 	d.routes()
+	if err := d.startGateway(o); err != nil {
+		return nil, err
+	}
 	if err := d.api.Start(); err != nil {
 		return nil, err
 	}
@@ -287,8 +298,12 @@ func (d *Daemon) ReadyLine() string {
 	for _, a := range d.net.ListenAddrs() {
 		listen = append(listen, a.String())
 	}
-	return fmt.Sprintf("trove daemon ready peer=%s listen=%s api=%s",
+	line := fmt.Sprintf("trove daemon ready peer=%s listen=%s api=%s",
 		d.net.ID(), strings.Join(listen, ","), strings.Join(d.api.Addrs(), ","))
+	if u := d.GatewayURL(); u != "" {
+		line += " gateway=" + u
+	}
+	return line
 }
 
 // track keeps the store open until h returns, and refuses requests that
@@ -350,6 +365,7 @@ func (d *Daemon) Close() error {
 		if d.api != nil {
 			errs = append(errs, d.api.Close())
 		}
+		d.stopGateway()
 		d.mu.Lock()
 		d.closing = true
 		d.mu.Unlock()

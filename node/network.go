@@ -29,7 +29,7 @@ var _, _ networkOps = (*Daemon)(nil), (*Remote)(nil)
 
 // ID describes this node for `trove id`.
 func (d *Daemon) ID(context.Context) (IDResult, error) {
-	return IDResult{ID: d.net.ID().String(), Addrs: addrStrings(d.net.Addrs())}, nil
+	return IDResult{ID: d.net.ID().String(), Addrs: addrStrings(d.net.Addrs()), Gateway: d.GatewayURL()}, nil
 }
 
 // Peers lists connected peers.

@@ -10,6 +10,7 @@ import (
 	"github.com/trove-p2p/trove/block"
 	"github.com/trove-p2p/trove/blockstore"
 	"github.com/trove-p2p/trove/car"
+	"github.com/trove-p2p/trove/ipld"
 	"github.com/trove-p2p/trove/unixfs/pb"
 )
 
@@ -107,7 +108,15 @@ func (n *Node) checkComplete(ctx context.Context, c cid.Cid) error {
 				return fmt.Errorf("%s: %w", c, err)
 			}
 		default:
-			return fmt.Errorf("%w: codec 0x%x of %s", block.ErrUnsupported, c.Prefix().Codec, c)
+			data, err := n.get.Get(ctx, c)
+			if err != nil {
+				return err
+			}
+			links, err := ipld.Links(c, data)
+			if err != nil {
+				return err
+			}
+			stack = append(stack, links...)
 		}
 	}
 	return nil
@@ -210,13 +219,7 @@ func (n *Node) BlockStat(ctx context.Context, path string) (BlockStat, error) {
 }
 
 func codecName(code uint64) string {
-	switch code {
-	case block.CodecRaw:
-		return "raw"
-	case block.CodecDagPB:
-		return "dag-pb"
-	}
-	return fmt.Sprintf("0x%x", code)
+	return ipld.Name(code)
 }
 
 // BlockGet writes one block's raw bytes to w.

@@ -45,6 +45,8 @@ type IDResult struct {
 	ID string `json:"ID"`
 	// Addrs end in /p2p/<ID>, ready for another node's --bootstrap.
 	Addrs []string `json:"Addrs"`
+	// Gateway is the HTTP gateway's URL; empty when it is off.
+	Gateway string `json:"Gateway,omitempty"`
 }
 
 // PeerResult is one connected peer for `trove peers`.

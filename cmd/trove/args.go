@@ -150,6 +150,14 @@ func checkDaemonFlags(o node.DaemonOptions) error {
 			return usageError{fmt.Errorf("--bootstrap %q: want a multiaddr ending in /p2p/<peer ID> (%w)", a, err)}
 		}
 	}
+	if o.Gateway != "" {
+		if o.NoGateway {
+			return usageError{fmt.Errorf("--gateway and --no-gateway contradict each other")}
+		}
+		if _, _, err := net.SplitHostPort(o.Gateway); err != nil {
+			return usageError{fmt.Errorf("--gateway %q: want host:port like 127.0.0.1:8180 (%w)", o.Gateway, err)}
+		}
+	}
 	switch o.DHTMode {
 	case "", "auto", "server", "client":
 	default:

@@ -643,8 +643,10 @@ func newDagCmd(e *env) *cobra.Command {
 		Short: "Import CAR archives and pin their roots",
 		Long: `Import CAR v1 archives ("-" reads stdin). Every block is verified against
 its CID; the roots are pinned recursively unless --pin=false, and an
-archive whose roots name an incomplete DAG is an error.`,
-		Example: "  trove dag import f.car\n  curl -s https://host/x.car | trove dag import -",
+archive whose roots name an incomplete DAG is an error. With --pin=false
+(or --pin-roots=false) nothing is pinned and the archive may hold a partial
+DAG, as gateway test fixtures do.`,
+		Example: "  trove dag import f.car\n  trove dag import --pin-roots=false fixtures.car\n  curl -s https://host/x.car | trove dag import -",
 		Args:    minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			io_.NoPin = !pin
@@ -675,6 +677,8 @@ archive whose roots name an incomplete DAG is an error.`,
 		},
 	}
 	imp.Flags().BoolVar(&pin, "pin", true, "pin the archive roots")
+	// Kubo's name for the same switch, so scripts written for it work.
+	imp.Flags().BoolVar(&pin, "pin-roots", true, "same as --pin (Kubo's name); --pin-roots=false imports a partial DAG unpinned")
 	dc.AddCommand(&cobra.Command{
 		Use:   "export CID[/path]",
 		Short: "Write a DAG to stdout as a CAR v1 archive",

@@ -30,7 +30,9 @@ that every other trove command uses while the daemon runs.
 
 Once serving, it prints exactly one line on stdout:
 
-  trove daemon ready peer=<peer ID> listen=<multiaddr,...> api=<addr,...>
+  trove daemon ready peer=<peer ID> listen=<multiaddr,...> api=<addr,...> gateway=<url>
+
+(gateway=... only while the HTTP gateway serves; see docs/gateway.md.)
 
 listen= names the bound sockets; peers are told the addresses in trove id,
 which --announce (config Swarm.AnnounceAddrs) replaces.
@@ -41,6 +43,7 @@ saved), then the block store. Exit status 0 after a clean stop; 7 if
 another process holds the repo.`,
 		Example: `  trove daemon
   trove daemon --listen /ip4/127.0.0.1/tcp/0 --no-mdns
+  trove daemon --gateway 127.0.0.1:0 --gateway-offline
   trove daemon --bootstrap /ip4/192.0.2.7/tcp/4801/p2p/12D3KooW...
   trove daemon --announce /ip4/203.0.113.5/tcp/4801
   trove daemon --mount ~/trove`,
@@ -102,6 +105,9 @@ another process holds the repo.`,
 	f.StringVar(&o.APIAddr, "api", "", "also serve the API on this TCP host:port, token-protected (default from config API.TCPAddr)")
 	f.StringVar(&o.Transfer.MaxUpload, "max-upload", "", "cap upload to all peers, e.g. 25MB/s; 0 = unlimited (default from config Transfer.MaxUpload)")
 	f.StringVar(&o.Transfer.MaxUploadPerPeer, "max-upload-per-peer", "", "cap upload to each peer (default from config Transfer.MaxUploadPerPeer)")
+	f.StringVar(&o.Gateway, "gateway", "", "serve the HTTP gateway on this host:port; port 0 picks one (default from config Gateway.ListenAddr, 127.0.0.1:8180)")
+	f.BoolVar(&o.NoGateway, "no-gateway", false, "do not serve the HTTP gateway")
+	f.BoolVar(&o.GatewayOffline, "gateway-offline", false, "the gateway serves local content only, never fetching (config Gateway.Offline)")
 	f.StringVar(&o.Transfer.MaxDownload, "max-download", "", "cap download from all peers (default from config Transfer.MaxDownload)")
 	f.StringVar(&o.Mount, "mount", "", "mount the content read-only on this empty directory while the daemon runs; a failed mount is logged, not fatal (default from config Mount.Dir; docs/fuse.md)")
 	return cmd
@@ -112,7 +118,8 @@ func newIDCmd(e *env) *cobra.Command {
 		Use:   "id",
 		Short: "Show the daemon's peer ID and addresses",
 		Long: `Print the running daemon's peer ID, then one address per line; each ends in
-/p2p/<ID>, ready for another node's --bootstrap or trove connect.`,
+/p2p/<ID>, ready for another node's --bootstrap or trove connect. With
+--json, the field Gateway is the HTTP gateway's URL (absent when it is off).`,
 		Example: "  trove id\n  trove id --json",
 		Args:    exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -48,6 +48,52 @@ type Config struct {
 	Transfer Transfer `json:"Transfer"`
 	// Mount configures the read-only FUSE mount (docs/fuse.md).
 	Mount Mount `json:"Mount"`
+	// Gateway configures the daemon's HTTP gateway (docs/gateway.md).
+	Gateway Gateway `json:"Gateway"`
+}
+
+// Gateway configures the read-only HTTP gateway the daemon serves.
+// Durations are Go duration strings; empty or zero picks the default.
+type Gateway struct {
+	// ListenAddr is the host:port to serve on; "" turns the gateway
+	// off. A non-loopback host exposes the node's content (and its
+	// fetching) to the network, so it is never the default.
+	ListenAddr string `json:"ListenAddr"`
+	// Offline serves local content only; nothing is fetched for a
+	// gateway request.
+	Offline bool `json:"Offline"`
+	// RetrievalTimeout is how long a request waits for the next block
+	// before answering 504. Empty means 30s.
+	RetrievalTimeout string `json:"RetrievalTimeout"`
+	// MaxRequestDuration bounds one request, body included. Empty means 1h.
+	MaxRequestDuration string `json:"MaxRequestDuration"`
+	// MaxConcurrent caps requests served at once (more get 429). 0 means 64.
+	MaxConcurrent int `json:"MaxConcurrent"`
+	// RatePerClient caps requests per second from one client address
+	// (burst: 10 seconds' worth). 0 means 200; negative means unlimited.
+	RatePerClient float64 `json:"RatePerClient"`
+}
+
+// DefaultGatewayAddr is where the gateway listens unless configured.
+const DefaultGatewayAddr = "127.0.0.1:8180"
+
+// Durations parses RetrievalTimeout and MaxRequestDuration (0 = default).
+func (g Gateway) Durations() (retrieval, request time.Duration, err error) {
+	parse := func(field, v string) (time.Duration, error) {
+		if v == "" {
+			return 0, nil
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return 0, fmt.Errorf("%w: field \"Gateway.%s\": %q is not a duration (e.g. \"30s\")", ErrBadConfig, field, v)
+		}
+		return d, nil
+	}
+	if retrieval, err = parse("RetrievalTimeout", g.RetrievalTimeout); err != nil {
+		return
+	}
+	request, err = parse("MaxRequestDuration", g.MaxRequestDuration)
+	return
 }
 
 // Mount configures the FUSE mount of `trove daemon` and `trove mount`.
@@ -235,6 +281,7 @@ func DefaultConfig() Config {
 			PrivateAddrs: "auto",
 		},
 		DHT:     DHT{Mode: "auto", Bootstrap: []string{}},
+		Gateway: Gateway{ListenAddr: DefaultGatewayAddr, RetrievalTimeout: "30s"},
 		Provide: Provide{ReprovideInterval: "12h"},
 	}
 }
@@ -348,6 +395,17 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.Mount.RetrievalTimeout(); err != nil {
 		return err
+	}
+	if c.Gateway.ListenAddr != "" {
+		if _, _, err := net.SplitHostPort(c.Gateway.ListenAddr); err != nil {
+			return fmt.Errorf("%w: field \"Gateway.ListenAddr\": %q is not host:port: %v", ErrBadConfig, c.Gateway.ListenAddr, err)
+		}
+	}
+	if _, _, err := c.Gateway.Durations(); err != nil {
+		return err
+	}
+	if c.Gateway.MaxConcurrent < 0 {
+		return fmt.Errorf("%w: field \"Gateway.MaxConcurrent\": %d is negative", ErrBadConfig, c.Gateway.MaxConcurrent)
 	}
 	if c.API.TCPAddr != "" {
 		if _, _, err := net.SplitHostPort(c.API.TCPAddr); err != nil {

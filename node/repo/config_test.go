@@ -47,6 +47,10 @@ func TestConfigValidate(t *testing.T) {
 		{"interval", `{"Version":1,"Provide":{"ReprovideInterval":"soon"}}`, "Provide.ReprovideInterval"},
 		{"negative interval", `{"Version":1,"Provide":{"ReprovideInterval":"-1h"}}`, "Provide.ReprovideInterval"},
 		{"api", `{"Version":1,"API":{"TCPAddr":"5801"}}`, "API.TCPAddr"},
+		{"gateway addr", `{"Version":1,"Gateway":{"ListenAddr":"8180"}}`, "Gateway.ListenAddr"},
+		{"gateway timeout", `{"Version":1,"Gateway":{"RetrievalTimeout":"soon"}}`, "Gateway.RetrievalTimeout"},
+		{"gateway duration", `{"Version":1,"Gateway":{"MaxRequestDuration":"-1s"}}`, "Gateway.MaxRequestDuration"},
+		{"gateway concurrency", `{"Version":1,"Gateway":{"MaxConcurrent":-1}}`, "Gateway.MaxConcurrent"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := DecodeConfig(strings.NewReader(tc.json))
@@ -79,5 +83,25 @@ func TestWriteSwarmKey(t *testing.T) {
 	}
 	if err := r.WriteSwarmKey([]byte("k2\n")); err == nil {
 		t.Error("second WriteSwarmKey replaced the key")
+	}
+}
+
+// TestGatewayConfigDefaults: a config without a Gateway section (every
+// file written before the gateway existed) serves it on loopback port 8180
+// with the 30 s retrieval timeout; "" turns it off.
+func TestGatewayConfigDefaults(t *testing.T) {
+	c, err := DecodeConfig(strings.NewReader(`{"Version":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Gateway.ListenAddr != "127.0.0.1:8180" || c.Gateway.Offline {
+		t.Fatalf("Gateway = %+v", c.Gateway)
+	}
+	if r, d, err := c.Gateway.Durations(); err != nil || r != 30*time.Second || d != 0 {
+		t.Fatalf("Durations = %v, %v, %v", r, d, err)
+	}
+	c, err = DecodeConfig(strings.NewReader(`{"Version":1,"Gateway":{"ListenAddr":""}}`))
+	if err != nil || c.Gateway.ListenAddr != "" {
+		t.Fatalf("off: %+v, %v", c.Gateway, err)
 	}
 }
