@@ -121,9 +121,6 @@ type Store struct {
 	unlock func() error
 	async  asyncWriter
 
-	// minFree is Options.MinFreeSpace with its default (see room).
-	minFree int64
-
 	// vlogMin is the length from which Get may unmap what it read (see
 	// unmapRead); MaxInt disables it.
 	vlogMin int
@@ -164,6 +161,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("blockstore: %w", err)
 	}
+	opts = opts.withDefaults()
 	release, err := lockDir(dir)
 	if err != nil {
 		return nil, err
@@ -173,9 +171,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	bo.Logger = badgerLogger{opts.Logger}
 	bo.SyncWrites = opts.SyncWrites
 	bo.ValueThreshold = defaultValueThreshold
-	bo.MemTableSize = orDefault(opts.MemTableSize, defaultMemTableSize)
+	bo.MemTableSize = opts.MemTableSize
 	bo.NumMemtables = defaultNumMemtables
-	bo.ValueLogFileSize = orDefault(opts.ValueLogFileSize, defaultValueLogFileSize)
+	bo.ValueLogFileSize = opts.ValueLogFileSize
 	bo.BlockCacheSize = defaultBlockCacheSize
 	bo.Compression = options.None // block bytes are mostly incompressible
 	bo.NumCompactors = 2
@@ -192,15 +190,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("blockstore: open %s: %w", dir, err)
 	}
-	if opts.BatchBytes <= 0 {
-		opts.BatchBytes = defaultBatchBytes
-	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	st := &Store{db: db, opts: opts, log: log, unlock: release, sessions: make(map[*Session]struct{})}
-	st.minFree = orDefault(opts.MinFreeSpace, defaultMinFreeSpace)
+	st := &Store{db: db, opts: opts, log: opts.Logger, unlock: release, sessions: make(map[*Session]struct{})}
 	st.async.s = st
 	st.async.idle.L = &st.async.mu
 	// One transaction must fit the value-log file's mapping with room to
@@ -228,8 +218,8 @@ func (s *Store) room(n int) error {
 	if !ok {
 		return nil
 	}
-	if free-int64(n) < s.minFree {
-		return fmt.Errorf("blockstore: %d bytes free, %d reserved: %w", free, s.minFree, ErrNoSpace)
+	if free-int64(n) < s.opts.MinFreeSpace {
+		return fmt.Errorf("blockstore: %d bytes free, %d reserved: %w", free, s.opts.MinFreeSpace, ErrNoSpace)
 	}
 	return nil
 }
@@ -250,11 +240,24 @@ func dropEmptyVlogs(dir string, log *slog.Logger) {
 	}
 }
 
-func orDefault(v, d int64) int64 {
-	if v <= 0 {
-		return d
+// withDefaults returns o with every zero field at its documented default.
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return v
+	if o.MemTableSize <= 0 {
+		o.MemTableSize = defaultMemTableSize
+	}
+	if o.ValueLogFileSize <= 0 {
+		o.ValueLogFileSize = defaultValueLogFileSize
+	}
+	if o.BatchBytes <= 0 {
+		o.BatchBytes = defaultBatchBytes
+	}
+	if o.MinFreeSpace == 0 {
+		o.MinFreeSpace = defaultMinFreeSpace
+	}
+	return o
 }
 
 // Close flushes and closes the database and releases the directory lock.

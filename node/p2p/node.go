@@ -67,6 +67,30 @@ type Node struct {
 	closeErr  error
 }
 
+// withDefaults returns o with every zero field at its documented default;
+// checking what is set is New's job.
+func (o Options) withDefaults() Options {
+	if len(o.ListenAddrs) == 0 {
+		o.ListenAddrs = DefaultListenAddrs()
+	}
+	if o.ConnMgrLow == 0 {
+		o.ConnMgrLow = DefaultConnMgrLow
+	}
+	if o.ConnMgrHigh == 0 {
+		o.ConnMgrHigh = DefaultConnMgrHigh
+	}
+	if o.PeerstoreSaveInterval <= 0 {
+		o.PeerstoreSaveInterval = DefaultPeerstoreSaveInterval
+	}
+	if o.ReprovideInterval == 0 {
+		o.ReprovideInterval = DefaultReprovideInterval
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
 // New starts a node: it listens, starts the DHT, and in the background dials
 // bootstrap and saved peers and runs the reprovide and peerstore loops. It
 // does not wait for any peer; call Bootstrap to wait. ctx only cancels the
@@ -82,23 +106,9 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(o.ListenAddrs) == 0 {
-		o.ListenAddrs = DefaultListenAddrs()
-	}
-	if o.ConnMgrLow == 0 {
-		o.ConnMgrLow = DefaultConnMgrLow
-	}
-	if o.ConnMgrHigh == 0 {
-		o.ConnMgrHigh = DefaultConnMgrHigh
-	}
+	o = o.withDefaults()
 	if o.ConnMgrHigh < o.ConnMgrLow {
 		return nil, fmt.Errorf("p2p: ConnMgrHigh %d below ConnMgrLow %d", o.ConnMgrHigh, o.ConnMgrLow)
-	}
-	if o.PeerstoreSaveInterval <= 0 {
-		o.PeerstoreSaveInterval = DefaultPeerstoreSaveInterval
-	}
-	if o.ReprovideInterval == 0 {
-		o.ReprovideInterval = DefaultReprovideInterval
 	}
 	if loopbackOnly(o.ListenAddrs) && (o.MDNS || o.NAT) {
 		// Nothing off this host can reach a node that listens only on
@@ -109,9 +119,6 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		o.MDNS, o.NAT = false, false
 	}
 	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 
 	n := &Node{
 		opts:      o,
