@@ -27,15 +27,16 @@ type example struct {
 }
 
 // collectExamples reads every example users see: each "  trove ..." line
-// of a command's Example, and each "go run ./cmd/trove ..." line in a sh
-// code block of README.md (run as "trove ...": the same binary).
+// of a command's Example (lines starting with # are prose, not commands),
+// and each line of a sh code block of README.md that runs
+// "go run ./cmd/trove ..." (run as "trove ...": the same binary).
 func collectExamples(t *testing.T) []example {
 	t.Helper()
 	var out []example
 	root := newRootCmd(&env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard, getenv: os.Getenv})
 	walk(root, func(c *cobra.Command) {
 		for _, l := range strings.Split(c.Example, "\n") {
-			if l = strings.TrimSpace(l); l != "" {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
 				out = append(out, example{from: c.CommandPath() + " --help", line: l})
 			}
 		}
@@ -50,8 +51,8 @@ func collectExamples(t *testing.T) []example {
 		case strings.HasPrefix(l, "```"):
 			inBlock = !inBlock
 		case inBlock:
-			if rest, ok := strings.CutPrefix(strings.TrimSpace(l), "go run ./cmd/trove "); ok {
-				out = append(out, example{from: "README.md", line: "trove " + rest})
+			if l = strings.TrimSpace(l); strings.Contains(l, "go run ./cmd/trove ") {
+				out = append(out, example{from: "README.md", line: strings.ReplaceAll(l, "go run ./cmd/trove ", "trove ")})
 			}
 		}
 	}
@@ -82,15 +83,18 @@ var notRun = map[string]string{
 //	trove://AEB...                          a ticket a second daemon (the seeder) shares for content only it has
 //	/ip4/192.0.2.7/tcp/4801/p2p/12D3KooW... the seeder's loopback address
 //	https://host/x.car                      a CAR of the tree, served by an HTTP server on 127.0.0.1
-//	/srv/trove                              a fresh directory
+//	/srv/trove, /mnt/trove                  fresh directories
 //
 // Input files a line names (notes.txt, photos/, big.iso, photo.jpg,
-// f.car), except as an -o or > target, are created in its working
+// f.car, fixtures.car), except as an -o or > target, are created in its working
 // directory. Commands run against a repo whose daemon runs (network
 // commands need one; TestCLIThroughDaemonMatchesOffline shows the rest
 // behave the same offline); `trove init` lines get a new empty repo, and
 // `trove daemon` lines a new repo configured to listen on 127.0.0.1 port 0
 // only, without mDNS or NAT port mapping, so no example leaves loopback.
+// A `trove mount` line runs until it prints "mounted DIR"; the tree must
+// then list through the mount, and Ctrl-C (SIGINT) must unmount it and
+// exit 0.
 func TestEveryExampleRuns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs daemons")
@@ -172,6 +176,9 @@ func TestEveryExampleRuns(t *testing.T) {
 	if err := os.WriteFile(car, carBytes, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(fixtures, "fixtures.car"), carBytes, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(carBytes) }))
 	defer srv.Close()
 
@@ -183,6 +190,7 @@ func TestEveryExampleRuns(t *testing.T) {
 		"bafy...", root,
 		"https://host/x.car", srv.URL+"/x.car",
 		"/srv/trove", filepath.Join(base, "srv-trove"),
+		"/mnt/trove", filepath.Join(base, "mnt-trove"),
 	)
 	// checks assert what an example promised beyond exiting 0, run in its
 	// working directory afterwards.
@@ -213,7 +221,7 @@ func TestEveryExampleRuns(t *testing.T) {
 		},
 	}
 
-	inputs := []string{"notes.txt", "photos", "big.iso", "photo.jpg", "f.car"}
+	inputs := []string{"notes.txt", "photos", "big.iso", "photo.jpg", "f.car", "fixtures.car"}
 	ran := map[string]bool{}
 	examples := collectExamples(t)
 	if len(examples) < 40 {
@@ -251,6 +259,9 @@ func TestEveryExampleRuns(t *testing.T) {
 			case strings.HasPrefix(ex.line, "trove daemon"):
 				env = append(env, "TROVE_PATH="+loopbackRepo(filepath.Join(t.TempDir(), "repo")))
 				runDaemonExample(t, line, wd, env)
+				return
+			case strings.Contains(ex.line, "trove mount "):
+				runMountExample(t, line, wd, env, root, tree)
 				return
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -320,5 +331,69 @@ func runDaemonExample(t *testing.T, line, wd string, env []string) {
 		}
 	case <-time.After(daemonStopBound + 5*time.Second):
 		t.Errorf("%q did not stop", line)
+	}
+}
+
+// runMountExample runs a `trove mount` example until it prints "mounted
+// DIR", checks that the tree added as root lists through DIR/root, then
+// presses Ctrl-C (SIGINT to the process group, as a terminal does) and
+// requires a clean exit with the mount gone.
+func runMountExample(t *testing.T, line, wd string, env []string, root, tree string) {
+	t.Helper()
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skipf("no /dev/fuse: %v", err)
+	}
+	cmd := exec.Command("bash", "-c", line)
+	cmd.Dir, cmd.Env = wd, env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	mounted := make(chan string, 1)
+	go func() {
+		b := make([]byte, 4096)
+		n, _ := out.Read(b)
+		mounted <- string(b[:n])
+		io.Copy(io.Discard, out)
+	}()
+	var dir string
+	select {
+	case l := <-mounted:
+		d, ok := strings.CutPrefix(strings.TrimSpace(l), "mounted ")
+		if !ok {
+			t.Fatalf("%q printed %q, not \"mounted DIR\"\nstderr: %s", line, l, errb.String())
+		}
+		dir = d
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%q: not mounted in 30s\nstderr: %s", line, errb.String())
+	}
+	want, err := os.ReadDir(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadDir(filepath.Join(dir, root))
+	if err != nil || len(got) != len(want) {
+		t.Errorf("ls %s/%s: %d entries, %v; want %d", dir, root, len(got), err, len(want))
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("%q after Ctrl-C: %v\nstderr: %s", line, err, errb.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%q did not stop on Ctrl-C", line)
+	}
+	if mi, err := os.ReadFile("/proc/self/mountinfo"); err == nil && strings.Contains(string(mi), " "+dir+" ") {
+		t.Errorf("%s is still mounted after the command exited", dir)
 	}
 }

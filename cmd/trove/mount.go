@@ -33,8 +33,8 @@ Ctrl-C on a blocked reader interrupts it. Details: docs/fuse.md.
 Prints "mounted DIR" once the mount is live and "unmounted DIR" at the end;
 exit 0 when it ends by Ctrl-C or by an outside fusermount -u.`,
 		Example: `  mkdir -p ~/trove && trove mount ~/trove
-  ls ~/trove/bafybei.../photos
-  trove mount --timeout 10s /mnt/trove`,
+  # then, in another terminal: ls ~/trove/bafybei.../
+  mkdir -p /mnt/trove && trove mount --timeout 10s /mnt/trove`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if timeout < 0 {
