@@ -49,6 +49,10 @@ func (h *Handler) serveTar(q *request) {
 		h.fail(q, err)
 		return
 	}
+	if err := throughSymlink(entries); err != nil {
+		h.fail(q, err)
+		return
+	}
 	hd := q.w.Header()
 	hd.Set("Content-Type", "application/x-tar")
 	hd.Set("Etag", etag)
@@ -123,6 +127,30 @@ func (h *Handler) tarList(q *request, c cid.Cid, name string, out *[]tarEntry, d
 		}
 		if err := h.tarList(q, d.Cid, full, out, depth+1); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// throughSymlink refuses an archive in which an entry lies under a path
+// that is a symlink in the same archive ("link" -> /etc, then "link/x"):
+// names with separators are allowed (see tarPath), and a naive extractor
+// would write such an entry wherever the link points.
+func throughSymlink(entries []tarEntry) error {
+	links := map[string]bool{}
+	for _, e := range entries {
+		if e.kind == unixfs.KindSymlink {
+			links[e.name] = true
+		}
+	}
+	if len(links) == 0 {
+		return nil
+	}
+	for _, e := range entries {
+		for p := path.Dir(e.name); p != "." && p != "/"; p = path.Dir(p) {
+			if links[p] {
+				return fmt.Errorf("%w: %w: %q lies under the symlink %q", errBadRequest, errTarName, e.name, p)
+			}
 		}
 	}
 	return nil

@@ -3,6 +3,8 @@ package gateway
 import (
 	"errors"
 	"testing"
+
+	"github.com/trove-p2p/trove/unixfs"
 )
 
 func TestTarPath(t *testing.T) {
@@ -32,5 +34,29 @@ func TestTarPath(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("tarPath(%q, %q) = %q, %v; want %q", tc.dir, tc.name, got, err, tc.want)
 		}
+	}
+}
+
+// TestThroughSymlink: an archive may not put an entry under a path that is
+// a symlink in the same archive, or extracting it writes wherever the link
+// points.
+func TestThroughSymlink(t *testing.T) {
+	cases := []struct {
+		name    string
+		entries []tarEntry
+		refused bool
+	}{
+		{"no links", []tarEntry{{name: "r", kind: unixfs.KindDirectory}, {name: "r/a", kind: unixfs.KindFile}}, false},
+		{"link beside files", []tarEntry{{name: "r/l", kind: unixfs.KindSymlink, target: "/etc"}, {name: "r/lx", kind: unixfs.KindFile}}, false},
+		{"entry under a link", []tarEntry{{name: "r/l", kind: unixfs.KindSymlink, target: "/etc"}, {name: "r/l/passwd", kind: unixfs.KindFile}}, true},
+		{"deep under a link", []tarEntry{{name: "r/l", kind: unixfs.KindSymlink, target: ".."}, {name: "r/l/a/b", kind: unixfs.KindFile}}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := throughSymlink(tc.entries)
+			if got := err != nil; got != tc.refused || (got && !errors.Is(err, errTarName)) {
+				t.Fatalf("throughSymlink = %v, refused want %v", err, tc.refused)
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -212,10 +213,17 @@ func (g swarmGetter) Get(ctx context.Context, k cid.Cid) ([]byte, error) {
 // notFoundUnlessCancelled makes a failed fetch read as a missing block
 // (which callers and exit codes care about), keeping its cause.
 func notFoundUnlessCancelled(ctx context.Context, k cid.Cid, err error) error {
-	if err != nil && !errors.Is(err, block.ErrNotFound) && ctx.Err() == nil {
+	if err != nil && !errors.Is(err, block.ErrNotFound) && ctx.Err() == nil && !localFault(err) {
 		return fmt.Errorf("%w: %w", block.NotFound(k), err)
 	}
 	return err
+}
+
+// localFault reports whether a fetch failed for a reason of this node's
+// own (a full disk, a store error), which must keep its kind (and exit
+// code) rather than read as content that could not be found.
+func localFault(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, blockstore.ErrNoSpace) || errors.Is(err, blockstore.ErrClosed)
 }
 
 // session returns the session fetched blocks go through and how to end

@@ -89,7 +89,7 @@ func (n *Node) FetchBlock(ctx context.Context, a FetchBlockArgs) ([]byte, error)
 		return nil, err
 	}
 	if n.xfer != nil {
-		if r := n.xfer.reads.get(root); r != nil {
+		for r := n.xfer.reads.get(root); r != nil; r = n.xfer.reads.get(root) {
 			if data, err := n.get.Get(ctx, c); !errors.Is(err, block.ErrNotFound) {
 				return data, err
 			}
@@ -97,10 +97,16 @@ func (n *Node) FetchBlock(ctx context.Context, a FetchBlockArgs) ([]byte, error)
 				return n.get.Get(ctx, c)
 			}
 			data, err := r.g.Get(ctx, c)
-			if err != nil && ctx.Err() == nil {
-				err = fmt.Errorf("%w: %w", block.NotFound(c), err)
+			if err == nil || ctx.Err() != nil || localFault(err) {
+				return data, err
 			}
-			return data, err
+			// Asking on demand failed (peers busy, timed out), but the
+			// download is still running and may yet bring the block: give
+			// up only once it has ended, or a get whose download then
+			// succeeds would fail for a block it was about to have.
+			if n.xfer.reads.get(root) == nil {
+				return nil, notFoundUnlessCancelled(ctx, c, err)
+			}
 		}
 	}
 	return n.get.Get(ctx, c)

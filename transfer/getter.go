@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -87,6 +88,11 @@ func (g *BlockGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 	if err == nil || !errors.Is(err, block.ErrNotFound) {
 		return data, err
 	}
+	if t.ctx.Err() != nil {
+		// Closed: its store (a session) may have ended, so a block
+		// fetched now would be written unprotected from gc.
+		return nil, fmt.Errorf("%w: the transfer of %s was closed", block.NotFound(c), t.root)
+	}
 	select {
 	case t.urgent <- c:
 	default:
@@ -155,6 +161,9 @@ func (g *BlockGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		if se := new(storeError); errors.As(err, &se) {
+			return nil, se.err
+		}
 		last = err
 		if errors.Is(err, errTooMany) {
 			busy[s] = true // ask the others first, and this one again later
@@ -199,7 +208,9 @@ func (t *transfer) getOne(ctx context.Context, s *session, c cid.Cid) ([]byte, e
 				s.consumed(len(m.Data))
 				t.bytes.Add(int64(len(m.Data)))
 				if err := t.store.Put(ctx, c, m.Data); err != nil {
-					return nil, err
+					// Our disk's fault, not the peer's: asking the
+					// next provider would fail the same way.
+					return nil, &storeError{err}
 				}
 				// The store may keep m.Data; the caller owns what Get returns.
 				return bytes.Clone(m.Data), nil

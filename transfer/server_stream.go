@@ -113,7 +113,11 @@ func (ss *srvStream) readLoop(cancel context.CancelFunc) {
 		for len(ss.ctrl) >= maxPendingReplies && !ss.dead {
 			ss.cond.Wait()
 		}
+		dead := ss.dead
 		ss.mu.Unlock()
+		if dead {
+			return // the stream ended while we waited: nothing to report
+		}
 		if err == nil {
 			err = ss.accept(m)
 		}

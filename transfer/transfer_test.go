@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -503,5 +505,44 @@ func TestUndeliverableKinds(t *testing.T) {
 	}
 	if msg := (&MissingError{Root: c, Last: block.NotFound(c)}).Error(); strings.Count(msg, "not found") != 1 {
 		t.Fatalf("message %q repeats not found", msg)
+	}
+}
+
+// failingPuts is a store whose writes fail as a full disk's do.
+type failingPuts struct {
+	*memstore.Store
+	puts atomic.Int32
+}
+
+var errDiskFull = fmt.Errorf("test disk: %w", syscall.ENOSPC)
+
+func (s *failingPuts) Put(ctx context.Context, c cid.Cid, data []byte) error {
+	s.puts.Add(1)
+	return errDiskFull
+}
+
+// TestBlockGetterStoreFault: a block the local store cannot write is this
+// node's fault, not the peer's. Get returns the store's error (so a full
+// disk keeps its exit code) after one write, instead of asking every
+// provider in turn and reporting "no peer could deliver it".
+func TestBlockGetterStoreFault(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	data := randomBytes(t, 300<<10)
+	s1 := newSeeder(t, ServerOptions{})
+	s2 := newSeeder(t, ServerOptions{})
+	root, _ := buildFile(t, data, 64<<10, 174, s1.store)
+	buildFile(t, data, 64<<10, 174, s2.store)
+	st := &failingPuts{Store: memstore.New()}
+	f := NewFetcher(newHost(t), st, FetchOptions{})
+	defer f.Close()
+	g := f.OnDemand(ctx, Want{Root: root, Hints: []peer.AddrInfo{addrInfo(s1.h), addrInfo(s2.h)}})
+	defer g.Close()
+	_, err := g.Get(ctx, root)
+	if !errors.Is(err, syscall.ENOSPC) || errors.Is(err, ErrNoProviders) {
+		t.Fatalf("Get with a full disk = %v, want the store's ENOSPC", err)
+	}
+	if n := st.puts.Load(); n != 1 {
+		t.Errorf("%d writes tried, want 1 (one per provider means peers were blamed)", n)
 	}
 }
