@@ -57,6 +57,10 @@ func TestContentRangeFetchesOnlyItsBlocks(t *testing.T) {
 	if _, err := f.ReadAt(buf, off); err != nil {
 		t.Fatal(err)
 	}
+	// A reader's fetches are no download: `trove stats` lists none.
+	if st, err := b.Node().Transfers(); err != nil || len(st.Downloads) != 0 {
+		t.Errorf("stats while a range reader is open: %+v, %v; want no downloads", st.Downloads, err)
+	}
 	f.Close()
 	if !bytes.Equal(buf, data[off:off+int64(len(buf))]) {
 		t.Fatal("range read returned other bytes than the seeder's")

@@ -208,7 +208,9 @@ func (n *Node) Transfers() (TransferStats, error) {
 	}
 	st := TransferStats{Downloads: []FetchProgress{}, Served: map[string]int64{}, Limits: x.Limits()}
 	for _, p := range x.fetcher.Stats() {
-		st.Downloads = append(st.Downloads, progressOf(p))
+		if !p.OnDemand { // readers (cat of a range, gateway, FUSE) fetch only what they read
+			st.Downloads = append(st.Downloads, progressOf(p))
+		}
 	}
 	sort.Slice(st.Downloads, func(i, j int) bool { return st.Downloads[i].Cid < st.Downloads[j].Cid })
 	for p, b := range x.server.Served() {

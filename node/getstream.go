@@ -127,7 +127,7 @@ func (x *transferState) awaitStored(ctx context.Context, root, c cid.Cid) bool {
 		}
 		got, live := int64(0), false
 		for _, p := range x.fetcher.Stats() {
-			if p.Root == root && !p.Done {
+			if p.Root == root && !p.Done && !p.OnDemand {
 				got, live = max(got, p.Bytes), true
 			}
 		}

@@ -181,6 +181,9 @@ func (x *transferState) Limits() Limits {
 // progress fans the Fetcher's reports out to the gets waiting on that root.
 // It must not block, so each listener holds only the newest report.
 func (x *transferState) progress(p transfer.Progress) {
+	if p.OnDemand {
+		return // a reader's fetches, not a download anyone waits on
+	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for ch := range x.subs[p.Root] {

@@ -168,8 +168,11 @@ type Progress struct {
 	Rate  float64       // recent receive rate, bytes/s
 	ETA   time.Duration // 0 if unknown
 	Peers int           // providers in use
-	Done  bool
-	Err   error
+	// OnDemand marks a reader's transfer (Fetcher.OnDemand): it fetches
+	// only what is read, so it is no download to show or wait for.
+	OnDemand bool
+	Done     bool
+	Err      error
 }
 
 // maxETA bounds the estimates Progress reports; longer ones read as 0.
@@ -375,7 +378,7 @@ type Want struct {
 
 // FetchWant is Fetch with per-transfer choices.
 func (f *Fetcher) FetchWant(ctx context.Context, w Want) error {
-	t := f.start(ctx, w)
+	t := f.start(ctx, w, false)
 	defer t.stop()
 	return t.finish(t.fetchDAG())
 }

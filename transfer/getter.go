@@ -40,7 +40,7 @@ func (f *Fetcher) Getter(ctx context.Context, root cid.Cid, hints ...peer.AddrIn
 
 // GetterWant is Getter with per-transfer choices.
 func (f *Fetcher) GetterWant(ctx context.Context, w Want) *BlockGetter {
-	g := &BlockGetter{t: f.start(ctx, w), done: make(chan struct{})}
+	g := &BlockGetter{t: f.start(ctx, w, false), done: make(chan struct{})}
 	go func() {
 		g.err = g.t.finish(g.t.fetchDAG())
 		close(g.done)
@@ -55,7 +55,7 @@ func (f *Fetcher) GetterWant(ctx context.Context, w Want) *BlockGetter {
 // next blocks itself (unixfs.File does). Providers are looked up once, for
 // the root, and reused for every block. Close releases them.
 func (f *Fetcher) OnDemand(ctx context.Context, w Want) *BlockGetter {
-	g := &BlockGetter{t: f.start(ctx, w), done: make(chan struct{})}
+	g := &BlockGetter{t: f.start(ctx, w, true), done: make(chan struct{})}
 	go func() {
 		<-g.t.ctx.Done()
 		g.err = g.t.finish(nil)

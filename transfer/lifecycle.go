@@ -14,7 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-func (f *Fetcher) start(ctx context.Context, w Want) *transfer {
+func (f *Fetcher) start(ctx context.Context, w Want, onDemand bool) *transfer {
 	ctx, cancel := context.WithCancel(ctx)
 	store := w.Store
 	if store == nil {
@@ -22,7 +22,7 @@ func (f *Fetcher) start(ctx context.Context, w Want) *transfer {
 	}
 	root, hints := w.Root, w.Hints
 	t := &transfer{
-		f: f, root: root, ctx: ctx, cancel: cancel, store: store, noDHT: w.NoDHT,
+		f: f, root: root, ctx: ctx, cancel: cancel, store: store, noDHT: w.NoDHT, onDemand: onDemand,
 		newPeer:   make(chan *tpeer, 64),
 		urgent:    make(chan cid.Cid, 16),
 		started:   time.Now(),
@@ -73,6 +73,8 @@ type transfer struct {
 	cancel context.CancelFunc
 	store  Store // where this transfer's blocks go (Want.Store)
 	noDHT  bool
+	// onDemand: started by OnDemand, fetching only what is read.
+	onDemand bool
 
 	newPeer      chan *tpeer
 	reconnecting atomic.Int32 // reconnect goroutines that may still offer a peer
@@ -124,7 +126,7 @@ func (t *transfer) snapshot() Progress {
 	t.mu.Unlock()
 	p := Progress{
 		Root: t.root, Bytes: t.bytes.Load(), Have: t.have.Load(), Total: t.total.Load(),
-		Peers: int(t.npeer.Load()), Done: done, Err: err,
+		Peers: int(t.npeer.Load()), OnDemand: t.onDemand, Done: done, Err: err,
 	}
 	p.Rate = math.Float64frombits(t.rate.Load())
 	if p.Rate > 0 && p.Total > p.Have {
