@@ -273,12 +273,17 @@ func (f *Fetcher) Close() error {
 
 func (f *Fetcher) ban(p peer.ID, why error) {
 	f.mu.Lock()
+	// Several runs on one session can each catch the same peer's bad
+	// blocks at once: one ban, counted and logged once.
+	already := time.Now().Before(f.bans[p])
 	f.bans[p] = time.Now().Add(f.opts.BanDuration)
 	s := f.sessions[p]
 	delete(f.sessions, p)
 	f.mu.Unlock()
-	f.banned.Inc()
-	f.log.Warn("transfer: banning peer", "peer", p, "for", f.opts.BanDuration, "reason", why)
+	if !already {
+		f.banned.Inc()
+		f.log.Warn("transfer: banning peer", "peer", p, "for", f.opts.BanDuration, "reason", why)
+	}
 	if s != nil {
 		s.fail(why)
 	}
