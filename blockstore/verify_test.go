@@ -5,54 +5,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/ipfs/go-cid"
 	"github.com/trove-p2p/trove/block"
+	"github.com/trove-p2p/trove/internal/vlogrot"
 )
-
-// FlipInVlog flips one byte of needle's only occurrence in dir's value-log
-// files, at offset off inside it, as disk rot would. It fails the test if
-// needle is not found exactly once, so a test cannot pass by corrupting
-// nothing. The store must be closed.
-func flipInVlog(t testing.TB, dir string, needle []byte, off int) {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, "*.vlog"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hits := 0
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		i := bytes.Index(data, needle)
-		if i < 0 {
-			continue
-		}
-		hits++
-		if bytes.Index(data[i+1:], needle) >= 0 {
-			hits++
-		}
-		fh, err := os.OpenFile(f, os.O_RDWR, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := []byte{data[i+off] ^ 0x01}
-		if _, err := fh.WriteAt(b, int64(i+off)); err != nil {
-			t.Fatal(err)
-		}
-		if err := fh.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if hits != 1 {
-		t.Fatalf("block bytes found %d times in the value log, want exactly 1", hits)
-	}
-}
 
 // TestVerifyFindsAndRepairsRot flips one byte of a block in a value-log
 // file on disk. In a sealed file only that block is damaged. In the file
@@ -108,7 +66,7 @@ func testRot(t *testing.T, sealed bool, badIdx []int) {
 		t.Fatal(err)
 	}
 	victim := blocks[badIdx[0]]
-	flipInVlog(t, dir, victim.data, len(victim.data)/2)
+	vlogrot.Flip(t, dir, victim.data, len(victim.data)/2)
 	isBad := func(c cid.Cid) bool {
 		for _, i := range badIdx {
 			if blocks[i].c.Equals(c) {

@@ -53,16 +53,7 @@ func (h *Handler) serveTar(q *request) {
 		h.fail(q, err)
 		return
 	}
-	hd := q.w.Header()
-	hd.Set("Content-Type", "application/x-tar")
-	hd.Set("Etag", etag)
-	hd.Set("Cache-Control", immutable)
-	hd.Set("X-Content-Type-Options", "nosniff")
-	name := q.r.URL.Query().Get("filename")
-	if name == "" {
-		name = res.target.String() + ".tar"
-	}
-	hd.Set("Content-Disposition", disposition("attachment", name))
+	q.attachmentHeaders("application/x-tar", etag, res.target.String()+".tar")
 	if q.r.Method == http.MethodHead {
 		return
 	}

@@ -36,16 +36,7 @@ func (h *Handler) serveRaw(q *request) {
 		h.fail(q, err)
 		return
 	}
-	hd := q.w.Header()
-	hd.Set("Content-Type", "application/vnd.ipld.raw")
-	hd.Set("Etag", etag)
-	hd.Set("Cache-Control", immutable)
-	hd.Set("X-Content-Type-Options", "nosniff")
-	name := q.r.URL.Query().Get("filename")
-	if name == "" {
-		name = res.target.String() + ".bin"
-	}
-	hd.Set("Content-Disposition", disposition("attachment", name))
+	q.attachmentHeaders("application/vnd.ipld.raw", etag, res.target.String()+".bin")
 	http.ServeContent(q.w, q.r, "", time.Time{}, bytes.NewReader(data))
 }
 
@@ -172,17 +163,8 @@ func (h *Handler) serveCAR(q *request, f format) {
 		h.fail(q, err)
 		return
 	}
-	hd := q.w.Header()
-	hd.Set("Content-Type", p.mediaType())
-	hd.Set("Etag", etag)
-	hd.Set("Cache-Control", immutable)
-	hd.Set("X-Content-Type-Options", "nosniff")
-	name := q.r.URL.Query().Get("filename")
-	if name == "" {
-		name = res.target.String() + ".car"
-	}
-	hd.Set("Content-Disposition", disposition("attachment", name))
-	hd.Set("Accept-Ranges", "none")
+	q.attachmentHeaders(p.mediaType(), etag, res.target.String()+".car")
+	q.w.Header().Set("Accept-Ranges", "none")
 	if q.r.Method == http.MethodHead {
 		return
 	}
@@ -523,4 +505,20 @@ func blockLinks(c cid.Cid, data []byte) ([]cid.Cid, error) {
 		return l, nil
 	}
 	return ipldLinks(c, data)
+}
+
+// attachmentHeaders sets what every download format (raw, CAR, tar)
+// answers with: its media type, the immutable caching of content named by
+// a CID, and a file name (?filename= or the default) to save it under.
+func (q *request) attachmentHeaders(mediaType, etag, defaultName string) {
+	hd := q.w.Header()
+	hd.Set("Content-Type", mediaType)
+	hd.Set("Etag", etag)
+	hd.Set("Cache-Control", immutable)
+	hd.Set("X-Content-Type-Options", "nosniff")
+	name := q.r.URL.Query().Get("filename")
+	if name == "" {
+		name = defaultName
+	}
+	hd.Set("Content-Disposition", disposition("attachment", name))
 }

@@ -59,9 +59,6 @@ func (n *Node) Content(src Source) *Content {
 	return &Content{n: n, src: src}
 }
 
-// Offline reports whether reads stay local.
-func (c *Content) Offline() bool { return c.src.Offline }
-
 // Resolve turns "CID[/sub/path]" (or "/ipfs/CID/...") into the CID it
 // names. A malformed CID or path component matches ErrBadCID; a missing
 // name matches block.ErrNotFound.

@@ -242,7 +242,9 @@ func (n *Node) DagExport(ctx context.Context, path string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return car.Export(ctx, n.get, c, w)
+	// Local blocks only, as before the daemon could fetch: an export of
+	// content the repo lacks fails rather than downloading it.
+	return n.Content(Source{Offline: true}).ExportCAR(ctx, c, w)
 }
 
 // DagImportOptions qualifies DagImport. The zero value pins every root.

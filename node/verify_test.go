@@ -3,44 +3,12 @@ package node
 import (
 	"bytes"
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/trove-p2p/trove/block"
+	"github.com/trove-p2p/trove/internal/vlogrot"
 )
-
-// rotWhileRunning flips one byte of needle's only occurrence in the value
-// log under blocksDir while the store has it mapped, as a failing disk
-// would: Badger then reads the damaged bytes with no error of its own.
-func rotWhileRunning(t *testing.T, blocksDir string, needle []byte) {
-	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(blocksDir, "*.vlog"))
-	hits := 0
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		i := bytes.Index(data, needle)
-		if i < 0 {
-			continue
-		}
-		hits++
-		fh, err := os.OpenFile(f, os.O_RDWR, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := fh.WriteAt([]byte{data[i+len(needle)/2] ^ 0x20}, int64(i+len(needle)/2)); err != nil {
-			t.Fatal(err)
-		}
-		fh.Close()
-	}
-	if hits != 1 {
-		t.Fatalf("needle found in %d value-log files, want 1", hits)
-	}
-}
 
 // TestRepoVerifyRotServedNeverRepairRefetch: a byte of a stored leaf rots
 // under a running daemon A. Verify through A's API names that block and the
@@ -66,7 +34,8 @@ func TestRepoVerifyRotServedNeverRepairRefetch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rotWhileRunning(t, a.Node().Repo().BlocksPath(), data[1<<20:1<<20+4096])
+	needle := data[1<<20 : 1<<20+4096]
+	vlogrot.Flip(t, a.Node().Repo().BlocksPath(), needle, len(needle)/2)
 
 	ra := dialRemote(t, aDir)
 	res, err := ra.RepoVerify(ctx, RepoVerifyOptions{})

@@ -89,12 +89,7 @@ func (hp *hostilePeer) serve(st network.Stream) {
 		var out []byte
 		switch m.Type {
 		case MsgHave:
-			bits := make([]byte, (len(m.CIDs)+7)/8)
-			for i := range bits {
-				bits[i] = 0xff
-			}
-			out = AppendFrame(out, &Message{Type: MsgHaveResp, ID: m.ID, Bits: bits})
-			out = AppendFrame(out, &Message{Type: MsgDone, ID: m.ID})
+			out = appendHaveAll(out, m)
 		case MsgWant, MsgDAG:
 			hp.mu.Lock()
 			hp.asked++

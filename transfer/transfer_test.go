@@ -185,6 +185,17 @@ func TestFetchSeederKilled(t *testing.T) {
 	}
 }
 
+// appendHaveAll answers a HAVE request claiming every CID in it, as a
+// lying provider does.
+func appendHaveAll(out []byte, m Message) []byte {
+	bits := make([]byte, (len(m.CIDs)+7)/8)
+	for i := range bits {
+		bits[i] = 0xff
+	}
+	out = AppendFrame(out, &Message{Type: MsgHaveResp, ID: m.ID, Bits: bits})
+	return AppendFrame(out, &Message{Type: MsgDone, ID: m.ID})
+}
+
 // evilHandler speaks the protocol but answers every want with a valid
 // block nobody asked for, or (bogus undefined) with an early DONE.
 func evilHandler(h host.Host, bogus cid.Cid, bogusData []byte) {
@@ -203,12 +214,7 @@ func evilHandler(h host.Host, bogus cid.Cid, bogusData []byte) {
 			var out []byte
 			switch m.Type {
 			case MsgHave:
-				bits := make([]byte, (len(m.CIDs)+7)/8)
-				for i := range bits {
-					bits[i] = 0xff
-				}
-				out = AppendFrame(out, &Message{Type: MsgHaveResp, ID: m.ID, Bits: bits})
-				out = AppendFrame(out, &Message{Type: MsgDone, ID: m.ID})
+				out = appendHaveAll(out, m)
 			case MsgWant:
 				if bogus.Defined() {
 					out = AppendFrame(out, &Message{Type: MsgBlock, ID: m.ID, CID: bogus, Data: bogusData})
