@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/trove-p2p/trove/block"
@@ -94,8 +95,10 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
+	stopProfile := startProfile(os.Getenv("TROVE_CPUPROFILE"))
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
+	stopProfile()
 	os.Exit(code)
 }
 
@@ -138,4 +141,27 @@ func message(err error) string {
 		return err.Error() + " (use --force to overwrite)"
 	}
 	return err.Error()
+}
+
+// startProfile writes a CPU profile of this process to path when path is
+// set ($TROVE_CPUPROFILE): the daemon has /debug/pprof on its API socket,
+// but a client command (the writing half of a get) has no server to ask.
+func startProfile(path string) (stop func()) {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "trove: TROVE_CPUPROFILE:", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintln(os.Stderr, "trove: TROVE_CPUPROFILE:", err)
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
