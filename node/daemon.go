@@ -96,6 +96,8 @@ type Daemon struct {
 	metrics *daemonMetrics
 	log     *slog.Logger
 	gw      *gatewayServer // nil when the gateway is off
+	// stops are the running FetchTo requests a client may stop by ID.
+	stops stopList
 
 	// ctx scopes background announcements; Close cancels it and waits
 	// for them so no goroutine touches the store after it is closed.

@@ -36,6 +36,9 @@ type FetchProgress struct {
 	// Ready marks the one event, first of a fetch, that carries no
 	// figures: the download runs, and epFetchBlock serves its blocks.
 	Ready bool `json:"Ready,omitempty"`
+	// Wrote, in FetchTo's events only, is the output bytes written so
+	// far; such an event carries nothing else.
+	Wrote int64 `json:"Wrote,omitempty"`
 }
 
 // FetchResult ends a fetch.

@@ -88,6 +88,10 @@ func (n *Node) FetchBlock(ctx context.Context, a FetchBlockArgs) ([]byte, error)
 	if err != nil {
 		return nil, err
 	}
+	return n.fetchBlock(ctx, root, c)
+}
+
+func (n *Node) fetchBlock(ctx context.Context, root, c cid.Cid) ([]byte, error) {
 	if n.xfer != nil {
 		for r := n.xfer.reads.get(root); r != nil; r = n.xfer.reads.get(root) {
 			if data, err := n.get.Get(ctx, c); !errors.Is(err, block.ErrNotFound) {

@@ -3,11 +3,14 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"iter"
 	"sync"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/trove-p2p/trove/block"
@@ -277,6 +280,55 @@ func (r *Remote) Stats(ctx context.Context) (StatsResult, error) {
 }
 
 // Fetch downloads into the daemon's repo, streaming progress to fn.
+// FetchTo has the daemon download and write the output itself; only a
+// client of the daemon's own user on its unix socket may ask (else the
+// error wraps ErrWriteRefused).
+//
+// When ctx ends, it asks the daemon to stop and waits (up to
+// fetchToStopWait) for the daemon's answer, which comes once the daemon
+// has removed its partial output; only then does it return.
+func (r *Remote) FetchTo(ctx context.Context, a FetchToArgs, fn func(FetchProgress)) (FetchToResult, error) {
+	var id [16]byte
+	rand.Read(id[:])
+	a.ID = hex.EncodeToString(id[:])
+	callCtx, abandon := context.WithCancel(context.WithoutCancel(ctx))
+	defer abandon()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+		}
+		sctx, cancel := context.WithTimeout(callCtx, fetchToStopWait)
+		defer cancel()
+		if _, err := epFetchToStop.Call(sctx, r.c, FetchToStop{ID: a.ID}); err != nil {
+			abandon()
+			return
+		}
+		select {
+		case <-done:
+		case <-sctx.Done():
+			abandon()
+		}
+	}()
+	res, err := epFetchTo.Call(callCtx, r.c, a, func(p FetchProgress) error {
+		if fn != nil {
+			fn(p)
+		}
+		return nil
+	})
+	if err != nil && ctx.Err() != nil {
+		err = fmt.Errorf("%w: %w", ctx.Err(), err)
+	}
+	return res, err
+}
+
+// fetchToStopWait bounds how long an interrupted FetchTo waits for the
+// daemon to clean up.
+const fetchToStopWait = 10 * time.Second
+
 func (r *Remote) Fetch(ctx context.Context, a FetchArgs, fn func(FetchProgress)) (FetchResult, error) {
 	return epFetch.Call(ctx, r.c, a, func(p FetchProgress) error {
 		if fn != nil {

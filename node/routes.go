@@ -153,6 +153,9 @@ const (
 // KindNoSpace is the API error kind of blockstore.ErrNoSpace.
 const KindNoSpace = "no-space"
 
+// KindWriteRefused is the API error kind of ErrWriteRefused.
+const KindWriteRefused = "write-refused"
+
 // Kinds is the error registry of the node's API: the api defaults plus the
 // sentinels of the layers below, so an error keeps its exit code across
 // the socket.
@@ -164,6 +167,7 @@ func Kinds() *api.Kinds {
 	k.Register(api.KindBadRequest, http.StatusBadRequest, ErrBadTar)
 	k.Register(api.KindExists, http.StatusConflict, repo.ErrExists)
 	k.Register(api.KindUnsupported, http.StatusServiceUnavailable, ErrNoNetwork)
+	k.Register(KindWriteRefused, http.StatusForbidden, ErrWriteRefused)
 	return k
 }
 
@@ -246,6 +250,21 @@ func (d *Daemon) routes() {
 
 	epFetch.Register(s, func(ctx context.Context, a FetchArgs, _ api.Body, emit func(FetchProgress) error) (FetchResult, error) {
 		return n.Fetch(ctx, a, func(p FetchProgress) { emit(p) })
+	})
+	epFetchTo.Register(s, func(ctx context.Context, a FetchToArgs, _ api.Body, emit func(FetchProgress) error) (FetchToResult, error) {
+		if !api.LocalUser(ctx) {
+			return FetchToResult{}, ErrWriteRefused
+		}
+		if a.ID != "" {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithCancel(ctx)
+			defer d.stops.add(a.ID, cancel)()
+		}
+		return n.FetchTo(ctx, a, func(p FetchProgress) { emit(p) })
+	})
+	epFetchToStop.Register(s, func(ctx context.Context, a FetchToStop) (struct{}, error) {
+		d.stops.stop(a.ID)
+		return struct{}{}, nil
 	})
 	epLimits.Register(s, func(ctx context.Context, a LimitsArgs) (Limits, error) { return n.SetLimits(a) })
 	epTransfers.Register(s, func(ctx context.Context, _ struct{}) (TransferStats, error) { return n.Transfers() })

@@ -305,3 +305,40 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 		}
 	}
 }
+
+// TestGetWritesItselfWhenDaemonWont: a get that reaches the daemon over
+// its TCP API (which cannot vouch for the caller's user) is refused the
+// daemon-side write and writes the tree itself from the blocks the daemon
+// serves, with the same result and --json events.
+func TestGetWritesItselfWhenDaemonWont(t *testing.T) {
+	src := t.TempDir()
+	writeRandomFiles(t, src, map[string]int{"a.bin": 3 << 20, "b.bin": 1<<20 + 7})
+	_, seedAddr, root := startSlowSeeder(t, "100MB/s", src)
+	repo := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	d, err := node.StartDaemon(ctx, repo, node.DaemonOptions{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true, APIAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	var tcpOnly string
+	for _, a := range d.APIAddrs() {
+		if strings.HasPrefix(a, "tcp:") {
+			tcpOnly = a + "\n"
+		}
+	}
+	if tcpOnly == "" {
+		t.Fatalf("no TCP API in %v", d.APIAddrs())
+	}
+	// The CLI reads the api file to find the daemon: list only TCP.
+	if err := os.WriteFile(filepath.Join(repo, "api"), []byte(tcpOnly), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	stdout := mustTrove(t, repo, nil, "get", "--json", root, "--peer", seedAddr, "-o", out)
+	sameTree(t, src, out)
+	if !strings.Contains(stdout, `"Type":"fetched"`) || !strings.Contains(stdout, `"Files": 2`) {
+		t.Errorf("get --json over TCP printed %q", stdout)
+	}
+}

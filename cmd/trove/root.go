@@ -52,6 +52,9 @@ type daemonOps interface {
 	// GetFetched writes a running download's blocks to a local path as
 	// they arrive (a streaming get).
 	GetFetched(ctx context.Context, root, out string, o node.GetOptions) (node.GetResult, error)
+	// FetchTo has the daemon download and write the output itself; it
+	// refuses (node.ErrWriteRefused) callers of other users.
+	FetchTo(ctx context.Context, a node.FetchToArgs, fn func(node.FetchProgress)) (node.FetchToResult, error)
 	Connect(ctx context.Context, addr string) (node.IDResult, error)
 	identifier
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -74,6 +75,9 @@ func streamGet(ctx context.Context, e *env, r daemonOps, arg string, peers []str
 		bar := &transferBar{w: e.stderr}
 		defer bar.finish()
 		show, o.Progress = bar.update, bar.wrote
+	}
+	if res, err, ok := daemonWrites(ctx, e, r, arg, peers, out, o, show); ok {
+		return res, err
 	}
 	fctx, cancelFetch := context.WithCancel(ctx)
 	defer cancelFetch()
@@ -162,6 +166,41 @@ func streamGet(ctx context.Context, e *env, r daemonOps, arg string, peers []str
 		return c.v, c.err
 	}
 	return c.v, first
+}
+
+// daemonWrites has the daemon download and write the output itself
+// (node.FetchTo), which spares moving every block over the API and
+// hashing it again here; ok is false when the daemon declines (another
+// user, a TCP API), and the caller then writes the output itself.
+func daemonWrites(ctx context.Context, e *env, r daemonOps, arg string, peers []string, out string, o node.GetOptions, show func(node.FetchProgress)) (_ node.GetResult, _ error, ok bool) {
+	abs, err := filepath.Abs(out)
+	if err != nil {
+		return node.GetResult{}, nil, false
+	}
+	res, err := r.FetchTo(ctx, node.FetchToArgs{FetchArgs: node.FetchArgs{Path: arg, Peers: peers}, Out: abs, Force: o.Force}, func(p node.FetchProgress) {
+		switch {
+		case p.Wrote > 0:
+			if o.Progress != nil {
+				o.Progress(p.Wrote)
+			}
+		case show != nil:
+			show(p)
+		}
+	})
+	if errors.Is(err, node.ErrWriteRefused) {
+		return node.GetResult{}, nil, false
+	}
+	res.Get.Path = out
+	if err != nil {
+		if errors.Is(err, block.ErrNotFound) {
+			err = fetchError(ctx, e, r, arg, peers, err)
+		}
+		return res.Get, err, true
+	}
+	if e.json {
+		json.NewEncoder(e.stdout).Encode(fetchedEvent{Type: "fetched", FetchResult: res.Fetch})
+	}
+	return res.Get, nil, true
 }
 
 // fetchError is the error of a download that failed; for content no peer

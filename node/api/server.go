@@ -263,6 +263,7 @@ func (s *Server) Start() (err error) {
 			// uploads and exports may legitimately take hours.
 			ReadHeaderTimeout: 10 * time.Second,
 			BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
+			ConnContext:       connContext,
 			ConnState:         s.trackConn,
 			ErrorLog:          errLog,
 		}
