@@ -92,8 +92,16 @@ type FetchOptions struct {
 	// Window is the flow-control credit per peer: how many block bytes
 	// a peer may have on the wire towards us. Zero: 16 MiB, which keeps a
 	// loopback transfer at full speed and bounds what a fetch holds per
-	// peer; a far peer is limited to about Window/RTT.
+	// peer; a far peer is limited to about Window/RTT. Each session
+	// reserves its window through its stream's resource scope and takes
+	// a smaller one (down to MinWindow) when the resource manager
+	// refuses the whole (window.go).
 	Window int64
+	// SessionIdle closes a session to a peer (its stream, and the window
+	// memory reserved through the stream's scope) once no request has
+	// been open on it this long; the next request opens a new one. Zero:
+	// 30s.
+	SessionIdle time.Duration
 	// RequestTimeout fails a request that made no progress for this
 	// long. Zero: 15s.
 	RequestTimeout time.Duration
@@ -135,6 +143,9 @@ func (o FetchOptions) withDefaults() FetchOptions {
 	}
 	if o.Window <= 0 {
 		o.Window = 16 << 20
+	}
+	if o.SessionIdle <= 0 {
+		o.SessionIdle = 30 * time.Second
 	}
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 15 * time.Second
@@ -314,7 +325,14 @@ func (f *Fetcher) session(ctx context.Context, ai peer.AddrInfo) (*session, erro
 	if err != nil {
 		return nil, err
 	}
-	s := newSession(st, f.opts.Window, f.down, &f.pool, f.ban)
+	window, err := reserveWindow(st.Scope(), f.opts.Window)
+	if err != nil {
+		st.Reset()
+		return nil, err
+	}
+	s := newSession(st, window, f.down, &f.pool, f.ban)
+	s.reserved = window
+	s.setIdle(f.opts.SessionIdle)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if old := f.sessions[ai.ID]; old != nil && old.Err() == nil {
