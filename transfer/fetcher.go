@@ -204,6 +204,7 @@ type Fetcher struct {
 	mu       sync.Mutex
 	sessions map[peer.ID]*session
 	bans     map[peer.ID]time.Time
+	banWhy   map[peer.ID]string // the reason of each ban in bans
 	live     map[*transfer]struct{}
 }
 
@@ -223,6 +224,7 @@ func NewFetcher(h host.Host, store Store, opts FetchOptions) *Fetcher {
 		}),
 		sessions: make(map[peer.ID]*session),
 		bans:     make(map[peer.ID]time.Time),
+		banWhy:   make(map[peer.ID]string),
 		live:     make(map[*transfer]struct{}),
 	}
 	if opts.Registerer != nil {
@@ -239,6 +241,23 @@ func (f *Fetcher) Banned(p peer.ID) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return time.Now().Before(f.bans[p])
+}
+
+// Ban is one peer's ban: when it ends and why it began.
+type Ban struct {
+	Until  time.Time
+	Reason string // the error that caused it, as logged
+}
+
+// BanOf reports p's ban, if p is banned now.
+func (f *Fetcher) BanOf(p peer.ID) (Ban, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	until := f.bans[p]
+	if !time.Now().Before(until) {
+		return Ban{}, false
+	}
+	return Ban{Until: until, Reason: f.banWhy[p]}, true
 }
 
 // Bans lists the peers banned now, with when each ban ends.
@@ -288,6 +307,7 @@ func (f *Fetcher) ban(p peer.ID, why error) {
 	// blocks at once: one ban, counted and logged once.
 	already := time.Now().Before(f.bans[p])
 	f.bans[p] = time.Now().Add(f.opts.BanDuration)
+	f.banWhy[p] = why.Error()
 	s := f.sessions[p]
 	delete(f.sessions, p)
 	f.mu.Unlock()
