@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -98,8 +99,8 @@ func TestReserveWindow(t *testing.T) {
 // TestFetchUnderTinyMemoryLimit: a fetcher whose resource manager lets a
 // peer's transfer streams reserve one largest block (about 2 MiB, an
 // eighth of the default window) still downloads a 12 MiB file from a
-// seeder, its session holding exactly MinWindow while it runs, and gives
-// the reservation back when the idle session closes.
+// seeder, its session holding exactly MinWindow, and gives the
+// reservation back when the idle session closes.
 func TestFetchUnderTinyMemoryLimit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -110,19 +111,33 @@ func TestFetchUnderTinyMemoryLimit(t *testing.T) {
 	rm := limitedRM(t, MinWindow)
 	h := hostWithRM(t, rm)
 	local := memstore.New()
-	var peak int64
-	f := NewFetcher(h, local, FetchOptions{
-		SessionIdle:      300 * time.Millisecond,
-		ProgressInterval: 20 * time.Millisecond,
-		OnProgress:       func(Progress) { peak = max(peak, protocolMemory(t, rm)) },
-	})
+	f := NewFetcher(h, local, FetchOptions{SessionIdle: 300 * time.Millisecond})
+	// Sample the reservation while the download runs.
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			if m := protocolMemory(t, rm); m > peak.Load() {
+				peak.Store(m)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
 	defer f.Close()
 	if err := f.Fetch(ctx, root, addrInfo(s.h)); err != nil {
 		t.Fatalf("fetch under a %d-byte memory limit: %v", MinWindow, err)
 	}
+	close(stop)
+	<-sampled
 	checkFile(t, local, leaves, data)
-	if peak != MinWindow {
-		t.Errorf("reserved at most %d bytes during the download, want MinWindow %d", peak, MinWindow)
+	if p := peak.Load(); p != MinWindow {
+		t.Errorf("the session held at most %d bytes, want MinWindow %d", p, MinWindow)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for protocolMemory(t, rm) != 0 {
