@@ -350,8 +350,7 @@ func (f *Fetcher) session(ctx context.Context, ai peer.AddrInfo) (*session, erro
 		st.Reset()
 		return nil, err
 	}
-	s := newSession(st, window, f.down, &f.pool, f.ban)
-	s.reserved = window
+	s := newSession(st, window, window, f.down, &f.pool, f.ban)
 	s.setIdle(f.opts.SessionIdle)
 	f.mu.Lock()
 	defer f.mu.Unlock()

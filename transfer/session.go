@@ -81,12 +81,15 @@ type call struct {
 	consumerVerifies bool
 }
 
-func newSession(st network.Stream, window int64, down *rate.Limiter, pool *framePool, onBad func(peer.ID, error)) *session {
+// newSession starts the session on st with the given window, of which
+// reserved bytes were reserved through st's scope (given back when the
+// session ends).
+func newSession(st network.Stream, window, reserved int64, down *rate.Limiter, pool *framePool, onBad func(peer.ID, error)) *session {
 	if pool == nil {
 		pool = new(framePool)
 	}
 	s := &session{
-		p: st.Conn().RemotePeer(), st: st, down: down, window: window, onBad: onBad, pool: pool,
+		p: st.Conn().RemotePeer(), st: st, down: down, window: window, reserved: reserved, onBad: onBad, pool: pool,
 		bw:        bufio.NewWriterSize(st, 16<<10),
 		calls:     make(map[uint64]*call),
 		done:      make(chan struct{}),

@@ -25,7 +25,9 @@ const MinWindow = MaxFrame
 // opened and the peer is tried again after the usual backoff.
 //
 // It returns the window reserved, which the caller must release with
-// scope.ReleaseMemory when the session ends.
+// scope.ReleaseMemory when the session ends. (Blocks a consumer still
+// holds then, waiting for the store, are no longer counted; they are at
+// most one window and go within the store's write time.)
 func reserveWindow(scope network.ResourceScope, want int64) (int64, error) {
 	want = max(want, MinWindow)
 	for w := want; w > MinWindow; w /= 2 {
