@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -168,7 +169,7 @@ func TestCrashPointsInjected(t *testing.T) {
 		copyRepo(repo)
 		dir := t.TempDir()
 		args := localArgs(c.op, dir)
-		killedBySelf(t, c, runArmed(t, bin, repo, c, args...))
+		runArmed(t, bin, repo, c, args...)
 		tried[c.point] = true
 		cases++
 
@@ -250,7 +251,7 @@ func TestCrashPointsInjected(t *testing.T) {
 		g := startDaemonProcEnv(t, bin, repo, env)
 		args := []string{"--json", "get", fRoot, "--peer", seeder.listen[0], "-o", out}
 		if c.op == "get cli" {
-			killedBySelf(t, c, runArmed(t, bin, repo, c, args...))
+			runArmed(t, bin, repo, c, args...)
 			g.stop(t)
 		} else {
 			cmd := exec.Command(bin, append([]string{"--repo", repo}, args...)...)
@@ -262,7 +263,7 @@ func TestCrashPointsInjected(t *testing.T) {
 			select {
 			case err := <-g.exited:
 				var ee *exec.ExitError
-				if !asExit(err, &ee) || !killedBySignal(ee.ProcessState) {
+				if !errors.As(err, &ee) || !killedBySignal(ee.ProcessState) {
 					t.Fatalf("%s: daemon ended with %v, not SIGKILL: the point was not reached\n%s", c, err, g.stderr)
 				}
 			case <-time.After(time.Minute):
@@ -329,8 +330,9 @@ func leftTemps(t *testing.T, dir string) string {
 	return fmt.Sprintf(" (%d temporary file(s) left in the output directory)", len(m))
 }
 
-// runArmed runs the binary with c's point armed and returns how it ended.
-func runArmed(t *testing.T, bin, repo string, c crashCase, args ...string) *os.ProcessState {
+// runArmed runs the binary with c's point armed and requires that it
+// died there, by SIGKILL.
+func runArmed(t *testing.T, bin, repo string, c crashCase, args ...string) {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"--repo", repo}, args...)...)
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s:%d", crashpoint.Env, c.point, c.nth))
@@ -345,25 +347,11 @@ func runArmed(t *testing.T, bin, repo string, c crashCase, args ...string) *os.P
 	if !killedBySignal(cmd.ProcessState) {
 		t.Fatalf("%s: trove %v ended with %v, not SIGKILL: the point was not reached\n%s", c, args, cmd.ProcessState, errb.String())
 	}
-	return cmd.ProcessState
-}
-
-func killedBySelf(t *testing.T, c crashCase, ps *os.ProcessState) {
-	t.Helper()
-	if !killedBySignal(ps) {
-		t.Fatalf("%s: not killed by SIGKILL: %v", c, ps)
-	}
 }
 
 func killedBySignal(ps *os.ProcessState) bool {
 	ws, ok := ps.Sys().(syscall.WaitStatus)
 	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
-}
-
-func asExit(err error, ee **exec.ExitError) bool {
-	e, ok := err.(*exec.ExitError)
-	*ee = e
-	return ok
 }
 
 func equalState(a, b repoState) bool {
