@@ -11,6 +11,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/ipfs/go-cid"
 	"github.com/trove-p2p/trove/block"
+	"github.com/trove-p2p/trove/internal/crashpoint"
 	"github.com/trove-p2p/trove/ipld"
 	"github.com/trove-p2p/trove/unixfs/pb"
 )
@@ -106,6 +107,7 @@ func (s *Store) GC(ctx context.Context, o GCOptions) (GCResult, error) {
 	if err != nil {
 		return res, err
 	}
+	crashpoint.Hit(crashpoint.GCMarked)
 	if err := s.sweep(ctx, g, marked, &res); err != nil {
 		return res, err
 	}
@@ -261,6 +263,7 @@ func (s *Store) sweepChunk(ctx context.Context, g *gcState, chunk [][]byte, res 
 		}
 		res.Blocks += blocks
 		res.Bytes += bytes
+		crashpoint.Hit(crashpoint.GCSwept)
 		return nil
 	}
 	// Writers kept touching these keys; leaving them is always safe.

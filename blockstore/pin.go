@@ -8,6 +8,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/ipfs/go-cid"
 	"github.com/trove-p2p/trove/block"
+	"github.com/trove-p2p/trove/internal/crashpoint"
 )
 
 // PinKind says how much of a DAG a pin keeps alive.
@@ -107,6 +108,7 @@ func (s *Store) Pin(ctx context.Context, c cid.Cid, o PinOptions) error {
 	if err != nil {
 		return fmt.Errorf("blockstore: pin %s: %w", c, err)
 	}
+	crashpoint.Hit(crashpoint.PinWritten)
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/ipfs/go-cid"
 	"github.com/trove-p2p/trove/block"
+	"github.com/trove-p2p/trove/internal/crashpoint"
 )
 
 // Session is a write handle whose blocks GC treats as live roots until End.
@@ -236,6 +237,7 @@ func (w *asyncWriter) commit(batch []asyncPut) {
 			if werr := s.wrote(n); werr != nil {
 				s.log.Warn("blockstore: sync after write failed", "err", werr)
 			}
+			crashpoint.Hit(crashpoint.FetchStored)
 		}
 		w.mu.Lock()
 		var next []asyncPut
@@ -429,6 +431,7 @@ func (b *Batch) flush() {
 		}
 		if err == nil {
 			err = b.s.wrote(n)
+			crashpoint.Hit(crashpoint.BatchFlushed)
 		}
 		b.setErr(err)
 		<-b.sem

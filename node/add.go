@@ -11,6 +11,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/trove-p2p/trove/blockstore"
+	"github.com/trove-p2p/trove/internal/crashpoint"
 	"github.com/trove-p2p/trove/unixfs/importer"
 )
 
@@ -245,6 +246,7 @@ func (n *Node) add(ctx context.Context, entries iter.Seq2[Entry, error], o AddOp
 	if err := batch.Commit(); err != nil {
 		return AddResult{}, fmt.Errorf("add: commit: %w", err)
 	}
+	crashpoint.Hit(crashpoint.AddCommitted)
 	if !o.NoPin {
 		for _, c := range roots {
 			if err := n.store.Pin(ctx, c, blockstore.PinOptions{}); err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/trove-p2p/trove/blockstore"
+	"github.com/trove-p2p/trove/internal/crashpoint"
 	"github.com/trove-p2p/trove/node/api"
 	"github.com/trove-p2p/trove/node/repo"
 	"github.com/trove-p2p/trove/transfer"
@@ -188,6 +189,7 @@ func (n *Node) Fetch(ctx context.Context, a FetchArgs, fn func(FetchProgress)) (
 	if err := n.store.Sync(); err != nil {
 		return res, fmt.Errorf("fetch %s: %w", c, err)
 	}
+	crashpoint.Hit(crashpoint.FetchComplete)
 	if !pinned || prior.Kind != blockstore.PinRecursive {
 		if err := n.store.Pin(pctx, c, blockstore.PinOptions{Kind: blockstore.PinRecursive}); err != nil {
 			return res, err

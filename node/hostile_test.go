@@ -91,6 +91,21 @@ func TestDaemonBansLiar(t *testing.T) {
 	if _, ok := ts.Banned[s.P2P().ID().String()]; ok {
 		t.Fatal("the honest seeder was banned")
 	}
+	// `trove peers` marks the liar, with the reason, and not the seeder.
+	ps, err := dialRemote(t, bDir).Peers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marked := map[string]PeerResult{}
+	for _, p := range ps {
+		marked[p.ID] = p
+	}
+	if p, ok := marked[lh.ID().String()]; !ok || p.Banned == nil || time.Until(*p.Banned) < time.Minute || !strings.Contains(p.BanReason, "misbehaved") {
+		t.Fatalf("peers does not show the liar as banned with a reason: %+v (listed: %v)", p, ok)
+	}
+	if p := marked[s.P2P().ID().String()]; p.Banned != nil || p.BanReason != "" {
+		t.Fatalf("peers marks the honest seeder: %+v", p)
+	}
 
 	c := startDaemon(t, t.TempDir(), DaemonOptions{})
 	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)

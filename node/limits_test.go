@@ -140,3 +140,39 @@ func cmpOr[T comparable](v, d T) T {
 	}
 	return v
 }
+
+// TestFetchUnderTightTransferMemory: a daemon whose Swarm.ResourceMgr
+// lets one peer's transfer streams reserve a single serving stream's
+// worth (TransferMemory of 4 × StreamMemory, a quarter per peer) still
+// downloads a file in full: its fetch session reserves a window of one
+// largest frame (transfer.MinWindow) instead of the 16 MiB it asks for,
+// stats show exactly that in use while the session is open, and the
+// reservation is given back when the session ends (here: the seeder
+// stops).
+func TestFetchUnderTightTransferMemory(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	data := randomData(6<<20+3, 41)
+	s, root := seed(t, data, DaemonOptions{})
+	b, _ := startWithConfig(t, func(c *repo.Config) {
+		c.Swarm.ResourceMgr = repo.ResourceMgr{TransferMemory: 4 * transfer.StreamMemory}
+	})
+	if _, err := b.Node().Fetch(ctx, FetchArgs{Path: root, Peers: []string{peerAddr(s)}}, nil); err != nil {
+		t.Fatalf("fetch under a tight transfer memory limit: %v", err)
+	}
+	if !bytes.Equal(catBytes(t, b.Node(), root), data) {
+		t.Fatal("content differs")
+	}
+	// The session stays open (idle) after the download, holding its
+	// reservation.
+	if used := resourceStats(b.P2P().Limits()).TransferMemoryUsed; used != transfer.MinWindow {
+		t.Errorf("transfer memory in use after the download: %d, want one MinWindow (%d)", used, transfer.MinWindow)
+	}
+	s.Close()
+	for resourceStats(b.P2P().Limits()).TransferMemoryUsed != 0 {
+		if ctx.Err() != nil {
+			t.Fatalf("%d bytes of transfer memory still reserved after the session ended", resourceStats(b.P2P().Limits()).TransferMemoryUsed)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -40,6 +40,12 @@ func (d *Daemon) Peers(context.Context) ([]PeerResult, error) {
 		if p.Latency > 0 {
 			pr.Latency = p.Latency.Round(time.Microsecond).String()
 		}
+		if x := d.node.xfer; x != nil {
+			if b, ok := x.fetcher.BanOf(p.ID); ok {
+				until := b.Until.UTC().Round(time.Second)
+				pr.Banned, pr.BanReason = &until, b.Reason
+			}
+		}
 		out = append(out, pr)
 	}
 	return out, nil

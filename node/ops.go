@@ -10,6 +10,7 @@ import (
 	"github.com/trove-p2p/trove/block"
 	"github.com/trove-p2p/trove/blockstore"
 	"github.com/trove-p2p/trove/car"
+	"github.com/trove-p2p/trove/internal/crashpoint"
 	"github.com/trove-p2p/trove/ipld"
 	"github.com/trove-p2p/trove/unixfs/pb"
 )
@@ -132,6 +133,7 @@ func (n *Node) PinRm(ctx context.Context, path string) (PinInfo, error) {
 		// The store's error already names the CID.
 		return PinInfo{}, fmt.Errorf("unpin: %w", err)
 	}
+	crashpoint.Hit(crashpoint.Unpinned)
 	return PinInfo{Cid: c.String()}, nil
 }
 
@@ -294,6 +296,7 @@ func (n *Node) dagImport(ctx context.Context, r io.Reader, o DagImportOptions) (
 	if err := batch.Commit(); err != nil {
 		return DagImportResult{}, fmt.Errorf("dag import: %w", err)
 	}
+	crashpoint.Hit(crashpoint.ImportCommitted)
 	res := DagImportResult{Roots: make([]string, 0, len(roots)), Blocks: blocks}
 	for _, c := range roots {
 		res.Roots = append(res.Roots, c.String())

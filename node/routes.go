@@ -55,6 +55,12 @@ type PeerResult struct {
 	Addrs     []string `json:"Addrs"`
 	Latency   string   `json:"Latency,omitempty"`
 	Direction string   `json:"Direction"`
+	// Banned is when this peer's ban ends (RFC 3339), set only while
+	// the fetcher refuses it for a bad block or a protocol breach; the
+	// connection may stay open (it can still fetch from us), so the ban
+	// shows here as well as in stats.
+	Banned    *time.Time `json:"Banned,omitempty"`
+	BanReason string     `json:"BanReason,omitempty"`
 }
 
 // ConnectArgs names the peer `trove connect` dials.

@@ -92,8 +92,16 @@ type FetchOptions struct {
 	// Window is the flow-control credit per peer: how many block bytes
 	// a peer may have on the wire towards us. Zero: 16 MiB, which keeps a
 	// loopback transfer at full speed and bounds what a fetch holds per
-	// peer; a far peer is limited to about Window/RTT.
+	// peer; a far peer is limited to about Window/RTT. Each session
+	// reserves its window through its stream's resource scope and takes
+	// a smaller one (down to MinWindow) when the resource manager
+	// refuses the whole (window.go).
 	Window int64
+	// SessionIdle closes a session to a peer (its stream, and the window
+	// memory reserved through the stream's scope) once no request has
+	// been open on it this long; the next request opens a new one. Zero:
+	// 30s.
+	SessionIdle time.Duration
 	// RequestTimeout fails a request that made no progress for this
 	// long. Zero: 15s.
 	RequestTimeout time.Duration
@@ -135,6 +143,9 @@ func (o FetchOptions) withDefaults() FetchOptions {
 	}
 	if o.Window <= 0 {
 		o.Window = 16 << 20
+	}
+	if o.SessionIdle <= 0 {
+		o.SessionIdle = 30 * time.Second
 	}
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 15 * time.Second
@@ -193,6 +204,7 @@ type Fetcher struct {
 	mu       sync.Mutex
 	sessions map[peer.ID]*session
 	bans     map[peer.ID]time.Time
+	banWhy   map[peer.ID]string // the reason of each ban in bans
 	live     map[*transfer]struct{}
 }
 
@@ -212,6 +224,7 @@ func NewFetcher(h host.Host, store Store, opts FetchOptions) *Fetcher {
 		}),
 		sessions: make(map[peer.ID]*session),
 		bans:     make(map[peer.ID]time.Time),
+		banWhy:   make(map[peer.ID]string),
 		live:     make(map[*transfer]struct{}),
 	}
 	if opts.Registerer != nil {
@@ -228,6 +241,23 @@ func (f *Fetcher) Banned(p peer.ID) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return time.Now().Before(f.bans[p])
+}
+
+// Ban is one peer's ban: when it ends and why it began.
+type Ban struct {
+	Until  time.Time
+	Reason string // the error that caused it, as logged
+}
+
+// BanOf reports p's ban, if p is banned now.
+func (f *Fetcher) BanOf(p peer.ID) (Ban, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	until := f.bans[p]
+	if !time.Now().Before(until) {
+		return Ban{}, false
+	}
+	return Ban{Until: until, Reason: f.banWhy[p]}, true
 }
 
 // Bans lists the peers banned now, with when each ban ends.
@@ -277,6 +307,7 @@ func (f *Fetcher) ban(p peer.ID, why error) {
 	// blocks at once: one ban, counted and logged once.
 	already := time.Now().Before(f.bans[p])
 	f.bans[p] = time.Now().Add(f.opts.BanDuration)
+	f.banWhy[p] = why.Error()
 	s := f.sessions[p]
 	delete(f.sessions, p)
 	f.mu.Unlock()
@@ -314,7 +345,13 @@ func (f *Fetcher) session(ctx context.Context, ai peer.AddrInfo) (*session, erro
 	if err != nil {
 		return nil, err
 	}
-	s := newSession(st, f.opts.Window, f.down, &f.pool, f.ban)
+	window, err := reserveWindow(st.Scope(), f.opts.Window)
+	if err != nil {
+		st.Reset()
+		return nil, err
+	}
+	s := newSession(st, window, window, f.down, &f.pool, f.ban)
+	s.setIdle(f.opts.SessionIdle)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if old := f.sessions[ai.ID]; old != nil && old.Err() == nil {

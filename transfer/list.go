@@ -407,6 +407,15 @@ func (t *transfer) handle(l *list, ev event, runs map[*run]struct{}) {
 		p.until = now.Add(t.f.opts.Backoff)
 		return
 	}
+	if errors.Is(ev.err, errIdle) {
+		// This node closed the session for idleness just before the
+		// request (FetchOptions.SessionIdle): reopen it at once, no mark
+		// against the peer.
+		p.dead = true
+		t.reconnecting.Add(1)
+		go t.reconnect(p.s.p, 0, p.failures)
+		return
+	}
 	p.failures++
 	if errors.Is(ev.err, ErrMisbehaved) || p.failures >= t.f.opts.MaxFailures {
 		p.dead = true

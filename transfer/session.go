@@ -51,7 +51,18 @@ type session struct {
 	creditDue chan struct{}
 	err       error
 	done      chan struct{}
+
+	// reserved is the window's memory reserved through st's scope,
+	// released when the session ends (window.go).
+	reserved int64
+	// idle ends the session once no request has been open this long,
+	// which gives back its stream and reservation; zero never does.
+	idle      time.Duration
+	idleTimer *time.Timer
 }
+
+// errIdle ends a session nobody used for its idle period.
+var errIdle = errors.New("transfer: session idle")
 
 // call is one request in flight. The reader goroutine is the only sender
 // on ch and closes it when the request ends or the session dies.
@@ -70,12 +81,15 @@ type call struct {
 	consumerVerifies bool
 }
 
-func newSession(st network.Stream, window int64, down *rate.Limiter, pool *framePool, onBad func(peer.ID, error)) *session {
+// newSession starts the session on st with the given window, of which
+// reserved bytes were reserved through st's scope (given back when the
+// session ends).
+func newSession(st network.Stream, window, reserved int64, down *rate.Limiter, pool *framePool, onBad func(peer.ID, error)) *session {
 	if pool == nil {
 		pool = new(framePool)
 	}
 	s := &session{
-		p: st.Conn().RemotePeer(), st: st, down: down, window: window, onBad: onBad, pool: pool,
+		p: st.Conn().RemotePeer(), st: st, down: down, window: window, reserved: reserved, onBad: onBad, pool: pool,
 		bw:        bufio.NewWriterSize(st, 16<<10),
 		calls:     make(map[uint64]*call),
 		done:      make(chan struct{}),
@@ -109,14 +123,64 @@ func (s *session) Err() error {
 
 func (s *session) fail(err error) {
 	s.mu.Lock()
-	if s.err != nil {
+	if !s.failLocked(err) {
 		s.mu.Unlock()
 		return
 	}
+	s.mu.Unlock()
+	s.end()
+}
+
+// failLocked records err as the session's end, under s.mu; it reports
+// false if the session had already ended. The caller then calls end.
+func (s *session) failLocked(err error) bool {
+	if s.err != nil {
+		return false
+	}
 	s.err = err
 	close(s.done)
-	s.mu.Unlock()
+	if s.idleTimer != nil {
+		s.idleTimer.Stop()
+	}
+	return true
+}
+
+// end gives back what an ended session holds: its window's memory
+// reservation, then its stream.
+func (s *session) end() {
+	if s.reserved > 0 {
+		s.st.Scope().ReleaseMemory(int(s.reserved))
+	}
 	s.st.Reset()
+}
+
+// setIdle makes the session end after d without open requests. Call it
+// once, before the session is shared.
+func (s *session) setIdle(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.idle = d
+	s.idleTimer = time.AfterFunc(d, s.idleCheck)
+	if len(s.calls) > 0 {
+		s.idleTimer.Stop()
+	}
+}
+
+// idleCheck runs when the idle timer fires. A request registered since
+// keeps the session; the check and the end happen under s.mu, so a
+// request either finds the session alive and registered or fails at once
+// with errIdle (its caller opens a new session next time).
+func (s *session) idleCheck() {
+	s.mu.Lock()
+	if len(s.calls) > 0 || !s.failLocked(errIdle) {
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	s.end()
 }
 
 // request sends m (its ID is assigned here) and returns the call whose
@@ -159,6 +223,9 @@ func (s *session) requestV(m Message, expect []cid.Cid, consumerVerifies bool) (
 	c.id = s.nextID
 	m.ID = c.id
 	s.calls[c.id] = c
+	if s.idleTimer != nil {
+		s.idleTimer.Stop()
+	}
 	s.mu.Unlock()
 	if err := s.send(&m); err != nil {
 		s.fail(err)
@@ -334,6 +401,9 @@ func (s *session) dispatch(m Message) error {
 	if m.Type == MsgDone {
 		s.mu.Lock()
 		delete(s.calls, m.ID)
+		if len(s.calls) == 0 && s.idleTimer != nil && s.err == nil {
+			s.idleTimer.Reset(s.idle)
+		}
 		s.mu.Unlock()
 		close(c.ch)
 	}

@@ -2,7 +2,6 @@ package unixfs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -377,7 +376,7 @@ func (f *File) load(ctx context.Context, parent *fileNode, i int) (*fileNode, er
 		}
 		p.cancel()
 	} else {
-		b, err = f.g.Get(ctx, c)
+		b, err = getBlock(ctx, f.g, c)
 	}
 	if err != nil {
 		return nil, err
@@ -448,7 +447,7 @@ func (f *File) prefetch(off uint64) {
 		f.wg.Add(1)
 		go func() {
 			defer f.wg.Done()
-			p.b, p.err = f.g.Get(ctx, c)
+			p.b, p.err = getBlock(ctx, f.g, c)
 			close(p.done)
 		}()
 	}
@@ -538,7 +537,7 @@ func (f *File) WriteTo(w io.Writer) (int64, error) {
 				return total, werr
 			}
 		}
-		if errors.Is(err, io.EOF) {
+		if err == io.EOF { // the end itself, as io.Reader says; never a wrapped one
 			return total, nil
 		}
 		if err != nil {

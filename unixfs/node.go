@@ -72,7 +72,7 @@ type node struct {
 
 // getNode loads and decodes c.
 func getNode(ctx context.Context, g block.Getter, c cid.Cid) (*node, error) {
-	b, err := g.Get(ctx, c)
+	b, err := getBlock(ctx, g, c)
 	if err != nil {
 		return nil, err
 	}

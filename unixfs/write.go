@@ -15,6 +15,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/trove-p2p/trove/block"
+	"github.com/trove-p2p/trove/internal/crashpoint"
 )
 
 // WriteOptions controls WriteTo. The zero value refuses to touch anything
@@ -218,6 +219,7 @@ func (w *writer) file(r *os.Root, local, name string, n *node) error {
 		err = cerr
 	}
 	if err == nil {
+		crashpoint.Hit(crashpoint.GetBeforeRename)
 		err = w.publish(r, tmp, name)
 	}
 	if err != nil {

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ipfs/go-cid"
@@ -335,6 +338,42 @@ func TestWriteToForceNeverReplacesDir(t *testing.T) {
 				if strings.HasPrefix(e.Name(), ".trove-") {
 					t.Fatalf("temporary file %s left behind", e.Name())
 				}
+			}
+		})
+	}
+}
+
+// TestWriteToGetterEOFIsAFailure: a getter whose error wraps io.EOF (an
+// HTTP client's "Post ...: EOF" when the daemon it reads through dies)
+// is a failed read, not the end of the file. The crash tier found a
+// streaming get publishing a truncated file under its final name that
+// way; both the whole-file and the in-directory paths must leave nothing.
+func TestWriteToGetterEOFIsAFailure(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		fail int // the Get, counted from 1, that fails
+	}{
+		{"first leaf", 2},
+		{"later leaf", 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			b := newBuilder(t)
+			root := b.file(randBytes(6, 3000), fileOpts{chunk: 100, fanout: 4})
+			var gets atomic.Int32
+			b.s.SetFaults(memstore.Faults{OnGet: func(context.Context, cid.Cid) error {
+				if gets.Add(1) >= int32(tc.fail) {
+					return fmt.Errorf(`Post "http://trove/v0/fetch/block": %w`, io.EOF)
+				}
+				return nil
+			}})
+			out := filepath.Join(t.TempDir(), "f")
+			_, err := WriteTo(ctx, b.s, root, out, WriteOptions{})
+			if err == nil {
+				t.Fatal("WriteTo succeeded although a block read failed")
+			}
+			if got := snapshot(t, filepath.Dir(out)); len(got) != 1 {
+				t.Fatalf("left behind: %v", got)
 			}
 		})
 	}

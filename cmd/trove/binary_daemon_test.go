@@ -25,8 +25,18 @@ type daemonProc struct {
 // startDaemonProc runs the binary's daemon and waits for its ready line.
 func startDaemonProc(t *testing.T, bin, repo string, extra ...string) *daemonProc {
 	t.Helper()
+	return startDaemonProcEnv(t, bin, repo, nil, extra...)
+}
+
+// startDaemonProcEnv is startDaemonProc with env added to the daemon's
+// environment (the crash tier arms a crash point this way).
+func startDaemonProcEnv(t *testing.T, bin, repo string, env []string, extra ...string) *daemonProc {
+	t.Helper()
 	args := append([]string{"--repo", repo, "daemon", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"}, extra...)
 	cmd := exec.Command(bin, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	d := &daemonProc{cmd: cmd, repo: repo, stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
 	cmd.Stderr = d.stderr
 	out, err := cmd.StdoutPipe()

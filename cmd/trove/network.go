@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -157,18 +156,7 @@ func newPeersCmd(e *env) *cobra.Command {
 				if e.json {
 					return e.printJSON(ps)
 				}
-				tw := tabwriter.NewWriter(e.stdout, 0, 4, 1, ' ', 0)
-				for _, p := range ps {
-					addr, lat := "", p.Latency
-					if len(p.Addrs) > 0 {
-						addr = p.Addrs[0]
-					}
-					if lat == "" {
-						lat = "-"
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\n", p.ID, addr, lat)
-				}
-				return tw.Flush()
+				return printPeers(e.stdout, ps)
 			})
 		},
 	}
