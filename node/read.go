@@ -109,6 +109,11 @@ func userKind(k unixfs.Kind) string {
 type GetOptions struct {
 	// Force replaces existing files and writes into existing directories.
 	Force bool `json:"Force,omitempty"`
+	// NoCopy makes the output, which must be a single file, the only
+	// copy of its raw leaves (`get --nocopy`): once it is written, the
+	// repo's copies are replaced by references into it (Node.Refer).
+	// The file must then not change; see docs/blockstore.md.
+	NoCopy bool `json:"NoCopy,omitempty"`
 	// Progress, if set, receives the running total of content bytes
 	// written.
 	Progress func(written int64) `json:"-"`
@@ -136,6 +141,9 @@ func (n *Node) Get(ctx context.Context, path, out string, o GetOptions) (GetResu
 	res := GetResult{Cid: c.String(), Path: out, Files: st.Files, Dirs: st.Dirs, Symlinks: st.Symlinks, Bytes: st.Bytes}
 	if err != nil {
 		return res, fmt.Errorf("get %s: %w", path, err)
+	}
+	if o.NoCopy {
+		return res, referOutput(ctx, n.Refer, c, out)
 	}
 	return res, nil
 }
