@@ -254,3 +254,10 @@ func refIntact(rec []byte) (Ref, bool) {
 	id, err := StatFile(r.Path)
 	return r, err == nil && id == r.File
 }
+
+// hasStored reports whether c's bytes are in the store itself, not
+// through a reference.
+func (s *Store) hasStored(ctx context.Context, c cid.Cid) (bool, error) {
+	l, err := s.lookup(ctx, c, nil, false)
+	return l.found && l.rec == nil, err
+}

@@ -129,11 +129,12 @@ func (s *Store) Verify(ctx context.Context, o VerifyOptions) (VerifyResult, erro
 			res.Removed++
 		}
 	}
-	if err := s.verifyRefs(ctx, o, &res); err != nil {
+	stale, err := s.verifyRefs(ctx, o, &res)
+	if err != nil {
 		res.Elapsed = time.Since(start)
 		return res, err
 	}
-	if err := s.verifyPins(ctx, o, bad, &res); err != nil {
+	if err := s.verifyPins(ctx, o, bad, stale, &res); err != nil {
 		res.Elapsed = time.Since(start)
 		return res, err
 	}
@@ -146,7 +147,11 @@ func (s *Store) Verify(ctx context.Context, o VerifyOptions) (VerifyResult, erro
 // missing in the pin walk that follows, and a later get fetches them
 // into the store. A record is dropped only if it is still the one that
 // was checked, so a fresh add --nocopy of the same bytes meanwhile wins.
-func (s *Store) verifyRefs(ctx context.Context, o VerifyOptions, res *VerifyResult) error {
+//
+// It returns the multihashes of the stale references: the pin walk counts
+// them as missing even where the cheap Has (a stat) cannot tell, as for a
+// file rewritten in place with its size and mtime kept.
+func (s *Store) verifyRefs(ctx context.Context, o VerifyOptions, res *VerifyResult) (map[string]struct{}, error) {
 	type entry struct{ mh, rec []byte }
 	var all []entry
 	err := s.db.View(func(txn *badger.Txn) error {
@@ -159,12 +164,13 @@ func (s *Store) verifyRefs(ctx context.Context, o VerifyOptions, res *VerifyResu
 		})
 	})
 	if err != nil {
-		return fmt.Errorf("blockstore: verify: references: %w", err)
+		return nil, fmt.Errorf("blockstore: verify: references: %w", err)
 	}
+	stale := make(map[string]struct{})
 	var buf []byte
 	for _, e := range all {
 		if err := ctx.Err(); err != nil {
-			return err
+			return nil, err
 		}
 		c := cid.NewCidV1(block.CodecRaw, multihash.Multihash(e.mh))
 		r, _ := decodeRef(e.rec)
@@ -179,6 +185,7 @@ func (s *Store) verifyRefs(ctx context.Context, o VerifyOptions, res *VerifyResu
 			continue
 		}
 		res.StaleRefs++
+		stale[string(e.mh)] = struct{}{}
 		if len(res.Stale) < o.MaxListed {
 			res.Stale = append(res.Stale, StaleRef{Hash: multihash.Multihash(e.mh), Path: r.Path, Err: rerr})
 		}
@@ -205,13 +212,13 @@ func (s *Store) verifyRefs(ctx context.Context, o VerifyOptions, res *VerifyResu
 		})
 		s.gate.RUnlock()
 		if err != nil {
-			return fmt.Errorf("blockstore: verify: repair: %w", err)
+			return nil, fmt.Errorf("blockstore: verify: repair: %w", err)
 		}
 		if dropped {
 			res.RefsDropped++
 		}
 	}
-	return nil
+	return stale, nil
 }
 
 // verifyHash checks v against the multihash mh. A key that is not a
@@ -226,7 +233,7 @@ func verifyHash(mh, v []byte) error {
 
 // verifyPins walks each recursive and direct pin. Each pin gets its own
 // walk so that a hole shared by two pins is reported for both.
-func (s *Store) verifyPins(ctx context.Context, o VerifyOptions, bad map[string]struct{}, res *VerifyResult) error {
+func (s *Store) verifyPins(ctx context.Context, o VerifyOptions, bad, stale map[string]struct{}, res *VerifyResult) error {
 	pins, err := s.Pins(ctx)
 	if err != nil {
 		return err
@@ -262,6 +269,14 @@ func (s *Store) verifyPins(ctx context.Context, o VerifyOptions, bad map[string]
 			if _, ok := bad[k]; ok && !o.Repair {
 				note(c, true) // still stored, but its links cannot be trusted
 				continue
+			}
+			if _, ok := stale[k]; ok {
+				if has, err := s.hasStored(ctx, c); err != nil {
+					return err
+				} else if !has {
+					note(c, false) // only a stale reference stood for it
+					continue
+				}
 			}
 			if p.Kind == PinDirect || c.Prefix().Codec == block.CodecRaw {
 				ok, err := s.Has(ctx, c)
