@@ -292,8 +292,23 @@ func TestNoCopyServesPeersAndGetNoCopy(t *testing.T) {
 		t.Fatal("cat through the new references differs")
 	}
 
-	// The seeder's file changes: a third node gets nothing from it.
+	// The output file changes: its blocks are missing again, and a
+	// fetch downloads them back into the store.
 	later := time.Now().Add(time.Minute)
+	if err := os.Chtimes(out, later, later); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := b.Node().RepoVerify(ctx, RepoVerifyOptions{}); err != nil || v.StaleRefs != 5 {
+		t.Fatalf("verify after the output changed: %d stale references, %v", v.StaleRefs, err)
+	}
+	if res, err := b.Node().Fetch(ctx, FetchArgs{Path: root, Peers: []string{peerAddr(a)}}, nil); err != nil || res.Received < int64(len(data)) {
+		t.Fatalf("refetch received %d of %d bytes: %v", res.Received, len(data), err)
+	}
+	if !bytes.Equal(catBytes(t, b.Node(), root), data) {
+		t.Fatal("cat after the refetch differs")
+	}
+
+	// The seeder's file changes: a third node gets nothing from it.
 	if err := os.Chtimes(path, later, later); err != nil {
 		t.Fatal(err)
 	}
