@@ -223,7 +223,7 @@ func fileLeaves(ctx context.Context, st leafStore, root cid.Cid) ([]leafRange, i
 			return err
 		}
 		if fs.Type != pb.TFile && fs.Type != pb.TRaw {
-			return fmt.Errorf("--nocopy works on single files; %s is a %s", c, fs.Type)
+			return fmt.Errorf("not a single file: %s is a %s", c, fs.Type)
 		}
 		if len(fs.Data) > 0 {
 			return ErrNoRawLeaves

@@ -130,6 +130,31 @@ func TestAddNoCopy(t *testing.T) {
 	if pinKind(t, n, root) != "recursive" {
 		t.Fatal("root not pinned")
 	}
+	// dag export reads through the references like any reader, and the
+	// CAR is the one a plain repo exports.
+	var car, plainCar bytes.Buffer
+	if err := n.DagExport(ctx, root, &car); err != nil {
+		t.Fatal(err)
+	}
+	if err := plain.DagExport(ctx, root, &plainCar); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(car.Bytes(), plainCar.Bytes()) {
+		t.Fatal("dag export differs from a plain repo's")
+	}
+	// get --nocopy of something that is not a single file is refused
+	// before anything is written.
+	dirRes, err := n.Add(ctx, entries(Entry{Path: "d/a.txt", Kind: EntryFile, Content: bytes.NewReader([]byte("a"))}), AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirOut := filepath.Join(t.TempDir(), "d")
+	if _, err := n.Get(ctx, dirRes.Roots[0], dirOut, GetOptions{NoCopy: true}); err == nil {
+		t.Fatal("get --nocopy of a directory succeeded")
+	}
+	if _, err := os.Lstat(dirOut); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("get --nocopy of a directory wrote %s (%v)", dirOut, err)
+	}
 }
 
 func TestAddNoCopyRefuses(t *testing.T) {

@@ -137,6 +137,13 @@ func (n *Node) Get(ctx context.Context, path, out string, o GetOptions) (GetResu
 	if err != nil {
 		return GetResult{}, err
 	}
+	if o.NoCopy {
+		// Everything is local here, so a DAG that cannot be referred
+		// (a tree, dag-pb leaves) is refused before anything is written.
+		if _, _, err := fileLeaves(ctx, n.store, c); err != nil {
+			return GetResult{}, fmt.Errorf("get %s: --nocopy: %w", path, err)
+		}
+	}
 	st, err := unixfs.WriteTo(ctx, n.get, c, out, unixfs.WriteOptions{Force: o.Force, Progress: o.Progress})
 	res := GetResult{Cid: c.String(), Path: out, Files: st.Files, Dirs: st.Dirs, Symlinks: st.Symlinks, Bytes: st.Bytes}
 	if err != nil {
