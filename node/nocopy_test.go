@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -346,5 +347,39 @@ func TestNoCopyServesPeersAndGetNoCopy(t *testing.T) {
 	}
 	if got := served(a) - before; got > 4096 {
 		t.Fatalf("the seeder served %d bytes after its file changed (only the root is stored)", got)
+	}
+}
+
+// TestNoCopyGateway: the gateway reads a file added with --nocopy, whole
+// and by range, through the references.
+func TestNoCopyGateway(t *testing.T) {
+	ctx := context.Background()
+	data := randomData(3<<20+5, 14)
+	path := noCopyFixture(t, data)
+	d := startDaemon(t, t.TempDir(), DaemonOptions{Gateway: "127.0.0.1:0"})
+	res, err := d.Node().Add(ctx, nil, AddOptions{NoCopy: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := d.GatewayURL() + "/ipfs/" + res.Roots[0]
+	req, _ := http.NewRequest("GET", u, nil)
+	req.Header.Set("Range", "bytes=2000000-2000099")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusPartialContent || !bytes.Equal(got, data[2000000:2000100]) {
+		t.Fatalf("range: %d %v, %d bytes", resp.StatusCode, err, len(got))
+	}
+	resp, err = http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || !bytes.Equal(got, data) {
+		t.Fatalf("whole file: %d %v, %d bytes", resp.StatusCode, err, len(got))
 	}
 }
