@@ -1,6 +1,7 @@
 package blockstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -51,6 +52,9 @@ type GCOptions struct {
 type GCResult struct {
 	Blocks int   // blocks deleted
 	Bytes  int64 // their total length
+	// Refs counts references (--nocopy) deleted; the bytes they stood
+	// for are in users' files and not in Bytes.
+	Refs int
 	// Missing counts blocks referenced from recursive or partial pins but
 	// not present (expected for partial pins, a problem for recursive ones).
 	Missing int
@@ -181,17 +185,26 @@ func (s *Store) mark(ctx context.Context, g *gcState, links LinksFunc, res *GCRe
 	return marked, nil
 }
 
-// sweep deletes unmarked blocks in chunks. Each chunk is one transaction
-// that reads every key before deleting it, so Badger's conflict detection
-// aborts the chunk if any of those keys was written after the read; the
-// chunk is then retried and the new writes, recorded in g.seen, are kept.
+// sweep deletes unmarked blocks and references in chunks. Each chunk is
+// one transaction that reads every key before deleting it, so Badger's
+// conflict detection aborts the chunk if any of those keys was written
+// after the read; the chunk is then retried and the new writes, recorded
+// in g.seen, are kept.
 func (s *Store) sweep(ctx context.Context, g *gcState, marked map[string]struct{}, res *GCResult) error {
-	var cand [][]byte
-	err := s.scanBlocks(ctx, func(mh []byte, _ *badger.Item) bool {
-		if _, ok := marked[string(mh)]; !ok {
-			cand = append(cand, append([]byte(nil), mh...))
+	var cand [][]byte // whole keys: prefix and multihash
+	err := s.db.View(func(txn *badger.Txn) error {
+		for _, prefix := range [][]byte{prefixBlock, prefixRef} {
+			err := scanPrefix(ctx, txn, prefix, func(mh []byte, _ *badger.Item) bool {
+				if _, ok := marked[string(mh)]; !ok {
+					cand = append(cand, append(append([]byte(nil), prefix...), mh...))
+				}
+				return true
+			})
+			if err != nil {
+				return err
+			}
 		}
-		return true
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("blockstore: gc: scan: %w", err)
@@ -214,12 +227,12 @@ func (s *Store) sweepChunk(ctx context.Context, g *gcState, chunk [][]byte, res 
 		}
 		txn := s.db.NewTransaction(true)
 		type cand struct {
-			mh   []byte
+			key  []byte
 			size int64
 		}
 		var del []cand
-		for _, mh := range chunk {
-			item, err := txn.Get(blockKey(mh))
+		for _, key := range chunk {
+			item, err := txn.Get(key)
 			if errors.Is(err, badger.ErrKeyNotFound) {
 				continue
 			}
@@ -231,27 +244,32 @@ func (s *Store) sweepChunk(ctx context.Context, g *gcState, chunk [][]byte, res 
 				txn.Discard()
 				return fmt.Errorf("blockstore: gc: %w", err)
 			}
-			del = append(del, cand{mh, size})
+			del = append(del, cand{key, size})
 		}
 		// Check the writers' record only after the reads above: a write
 		// noted later commits later, and then conflicts with them.
 		s.mu.Lock()
 		keep := del[:0]
 		for _, d := range del {
-			if !g.protects(string(d.mh)) {
+			if !g.protects(string(d.key[len(prefixBlock):])) {
 				keep = append(keep, d)
 			}
 		}
 		s.mu.Unlock()
-		var bytes int64
+		var blocks, refs int
+		var n int64
 		for _, d := range keep {
-			if err := txn.Delete(blockKey(d.mh)); err != nil {
+			if err := txn.Delete(d.key); err != nil {
 				txn.Discard()
 				return fmt.Errorf("blockstore: gc: %w", err)
 			}
-			bytes += d.size
+			if bytes.HasPrefix(d.key, prefixRef) {
+				refs++
+			} else {
+				blocks++
+				n += d.size
+			}
 		}
-		blocks := len(keep)
 		s.gate.RLock()
 		err := txn.Commit()
 		s.gate.RUnlock()
@@ -262,12 +280,13 @@ func (s *Store) sweepChunk(ctx context.Context, g *gcState, chunk [][]byte, res 
 			return fmt.Errorf("blockstore: gc: delete: %w", err)
 		}
 		res.Blocks += blocks
-		res.Bytes += bytes
+		res.Refs += refs
+		res.Bytes += n
 		crashpoint.Hit(crashpoint.GCSwept)
 		return nil
 	}
 	// Writers kept touching these keys; leaving them is always safe.
-	s.log.Debug("blockstore: gc: chunk left for next time after repeated conflicts", "blocks", len(chunk))
+	s.log.Debug("blockstore: gc: chunk left for next time after repeated conflicts", "keys", len(chunk))
 	return nil
 }
 

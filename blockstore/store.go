@@ -1,7 +1,6 @@
 package blockstore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -347,7 +346,8 @@ func mapErr(c cid.Cid, err error) error {
 }
 
 // Get returns a copy of the block's bytes, or an error wrapping
-// block.ErrNotFound. With Options.Verify it re-hashes them first.
+// block.ErrNotFound. With Options.Verify it re-hashes them first; bytes
+// read through a reference are re-hashed always (filestore.go).
 func (s *Store) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 	return s.AppendBlock(ctx, c, nil)
 }
@@ -355,78 +355,53 @@ func (s *Store) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 // AppendBlock is Get appending to buf, so that a caller streaming many
 // blocks (the transfer server) can reuse one buffer.
 func (s *Store) AppendBlock(ctx context.Context, c cid.Cid, buf []byte) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
+	l, err := s.lookup(ctx, c, buf, true)
+	switch {
+	case err != nil:
 		return nil, err
-	}
-	data := buf
-	err := s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(blockKey(c.Hash()))
-		if err != nil {
-			return err
-		}
-		return item.Value(func(v []byte) error {
-			if data == nil {
-				data = bytes.Clone(v) // exact size, and no clearing first
-			} else {
-				data = append(data, v...)
-			}
-			if len(v) >= s.vlogMin {
-				// Values this large are written to the value log, so v is
-				// its mmap, held by Badger until we return: safe to unmap.
-				// (One stored inline under an older, larger threshold
-				// comes as a heap copy; dropping the pages wholly inside
-				// that dead buffer, after the copy above, harms nothing.)
-				unmapRead(v)
-			}
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, mapErr(c, err)
+	case !l.found:
+		return nil, block.NotFound(c)
+	case l.rec != nil:
+		return s.followRef(c, l.rec, buf)
 	}
 	if s.opts.Verify {
-		if err := block.Verify(c, data[len(buf):]); err != nil {
+		if err := block.Verify(c, l.data[len(buf):]); err != nil {
 			return nil, fmt.Errorf("blockstore: %w", err)
 		}
 	}
-	return data, nil
+	return l.data, nil
 }
 
-// Has reports whether a block with c's multihash is stored.
+// Has reports whether a block with c's multihash is stored, or referenced
+// in a file that has not changed since (one stat; see refIntact).
 func (s *Store) Has(ctx context.Context, c cid.Cid) (bool, error) {
-	if err := ctx.Err(); err != nil {
+	l, err := s.lookup(ctx, c, nil, false)
+	if err != nil || !l.found {
 		return false, err
 	}
-	err := s.db.View(func(txn *badger.Txn) error {
-		_, err := txn.Get(blockKey(c.Hash()))
-		return err
-	})
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, mapErr(c, err)
+	if l.rec != nil {
+		_, ok := refIntact(l.rec)
+		return ok, nil
 	}
 	return true, nil
 }
 
 // Size returns the block's length in bytes without copying it.
 func (s *Store) Size(ctx context.Context, c cid.Cid) (int, error) {
-	if err := ctx.Err(); err != nil {
+	l, err := s.lookup(ctx, c, nil, false)
+	switch {
+	case err != nil:
 		return 0, err
-	}
-	var n int
-	err := s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(blockKey(c.Hash()))
-		if err != nil {
-			return err
+	case !l.found:
+		return 0, block.NotFound(c)
+	case l.rec != nil:
+		r, ok := refIntact(l.rec)
+		if !ok {
+			return 0, stale(c, r, errChanged)
 		}
-		return item.Value(func(v []byte) error { n = len(v); return nil })
-	})
-	if err != nil {
-		return 0, mapErr(c, err)
+		return r.Length, nil
 	}
-	return n, nil
+	return l.n, nil
 }
 
 // Put stores a block. Stores trust their input: callers verify bytes from
@@ -448,28 +423,46 @@ func (s *Store) PutAsync(ctx context.Context, c cid.Cid, data []byte, done func(
 	})
 }
 
-// Delete removes a block. Deleting a missing block is not an error.
+// Delete removes a block, stored or referenced. Deleting a missing block is not an error.
 func (s *Store) Delete(ctx context.Context, c cid.Cid) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	s.gate.RLock()
 	defer s.gate.RUnlock()
-	err := s.db.Update(func(txn *badger.Txn) error { return txn.Delete(blockKey(c.Hash())) })
+	err := s.db.Update(func(txn *badger.Txn) error {
+		if err := txn.Delete(blockKey(c.Hash())); err != nil {
+			return err
+		}
+		return txn.Delete(refKey(c.Hash()))
+	})
 	if err != nil {
 		return mapErr(c, err)
 	}
 	return nil
 }
 
-// AllKeys yields the multihash of every stored block, in key order. The
+// AllKeys yields the multihash of every stored block, in key order, then
+// of every referenced one that is not also stored. The
 // iteration reads a consistent snapshot; it stops at the first error (which
 // it yields) or when ctx is done.
 func (s *Store) AllKeys(ctx context.Context) iter.Seq2[multihash.Multihash, error] {
 	return func(yield func(multihash.Multihash, error) bool) {
+		stop := false
 		err := s.scanBlocks(ctx, func(mh []byte, _ *badger.Item) bool {
-			return yield(multihash.Multihash(append([]byte(nil), mh...)), nil)
+			stop = !yield(multihash.Multihash(append([]byte(nil), mh...)), nil)
+			return !stop
 		})
+		if err == nil && !stop {
+			err = s.db.View(func(txn *badger.Txn) error {
+				return scanPrefix(ctx, txn, prefixRef, func(mh []byte, _ *badger.Item) bool {
+					if _, err := txn.Get(blockKey(mh)); err == nil {
+						return true // yielded above
+					}
+					return yield(multihash.Multihash(append([]byte(nil), mh...)), nil)
+				})
+			})
+		}
 		if err != nil {
 			yield(nil, err)
 		}
@@ -479,20 +472,24 @@ func (s *Store) AllKeys(ctx context.Context) iter.Seq2[multihash.Multihash, erro
 // scanBlocks calls fn with each block key's multihash (valid only during the
 // call) until fn returns false.
 func (s *Store) scanBlocks(ctx context.Context, fn func(mh []byte, item *badger.Item) bool) error {
-	return s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: prefixBlock})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			item := it.Item()
-			if !fn(item.Key()[len(prefixBlock):], item) {
-				return nil
-			}
+	return s.db.View(func(txn *badger.Txn) error { return scanPrefix(ctx, txn, prefixBlock, fn) })
+}
+
+// scanPrefix calls fn with the rest of each key under prefix (valid only
+// during the call) until fn returns false.
+func scanPrefix(ctx context.Context, txn *badger.Txn, prefix []byte, fn func(rest []byte, item *badger.Item) bool) error {
+	it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: prefix})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
-		return nil
-	})
+		item := it.Item()
+		if !fn(item.Key()[len(prefix):], item) {
+			return nil
+		}
+	}
+	return nil
 }
 
 // RepoStat summarises the store for "trove repo stat".
@@ -500,6 +497,10 @@ type RepoStat struct {
 	Blocks int64 // number of stored blocks
 	Bytes  int64 // sum of block lengths (exact)
 	Pins   int64 // number of pins of all kinds
+	// Refs and RefBytes count blocks kept as references into users'
+	// files (--nocopy) and the bytes they stand for, which the repo
+	// does not hold. A block both stored and referenced counts in both.
+	Refs, RefBytes int64
 	// DiskLSM and DiskVlog are the bytes the LSM tables (*.sst) and the
 	// value log (*.vlog) occupy on disk, counted in allocated blocks: the
 	// value log is a preallocated sparse file, so its length would overstate
@@ -520,6 +521,23 @@ func (s *Store) Stat(ctx context.Context) (RepoStat, error) {
 		verr = item.Value(func(v []byte) error { st.Bytes += int64(len(v)); return nil })
 		return verr == nil
 	})
+	if err == nil {
+		err = verr
+	}
+	if err == nil {
+		err = s.db.View(func(txn *badger.Txn) error {
+			return scanPrefix(ctx, txn, prefixRef, func(_ []byte, item *badger.Item) bool {
+				verr = item.Value(func(v []byte) error {
+					// A bad record stands for no bytes; verify reports it.
+					r, _ := decodeRef(v)
+					st.Refs++
+					st.RefBytes += int64(r.Length)
+					return nil
+				})
+				return verr == nil
+			})
+		})
+	}
 	if err == nil {
 		err = verr
 	}

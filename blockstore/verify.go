@@ -1,6 +1,7 @@
 package blockstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -45,6 +46,14 @@ type DanglingPin struct {
 	First   cid.Cid // the first absent or corrupt block met in the walk
 }
 
+// StaleRef is a reference (--nocopy) whose file has changed, moved or
+// vanished, or whose bytes no longer hash to the block.
+type StaleRef struct {
+	Hash multihash.Multihash
+	Path string // the referenced file ("" if the record itself is damaged)
+	Err  error  // why; it wraps block.ErrNotFound
+}
+
 // VerifyResult reports what Verify found.
 type VerifyResult struct {
 	Blocks, Bytes int64 // blocks hashed and their total length
@@ -53,7 +62,14 @@ type VerifyResult struct {
 	Removed       int // corrupt blocks deleted by Repair
 	DanglingPins  int // pins with an incomplete DAG (all; Dangling lists the first MaxListed)
 	Dangling      []DanglingPin
-	Elapsed       time.Duration
+	// Refs and RefBytes count the references checked and the bytes read
+	// through them; StaleRefs those that failed (Stale lists the first
+	// MaxListed), RefsDropped those Repair deleted.
+	Refs, RefBytes int64
+	StaleRefs      int
+	Stale          []StaleRef
+	RefsDropped    int
+	Elapsed        time.Duration
 }
 
 // Verify re-hashes every stored block against its multihash, then walks
@@ -113,12 +129,96 @@ func (s *Store) Verify(ctx context.Context, o VerifyOptions) (VerifyResult, erro
 			res.Removed++
 		}
 	}
-	if err := s.verifyPins(ctx, o, bad, &res); err != nil {
+	stale, err := s.verifyRefs(ctx, o, &res)
+	if err != nil {
+		res.Elapsed = time.Since(start)
+		return res, err
+	}
+	if err := s.verifyPins(ctx, o, bad, stale, &res); err != nil {
 		res.Elapsed = time.Since(start)
 		return res, err
 	}
 	res.Elapsed = time.Since(start)
 	return res, nil
+}
+
+// verifyRefs follows every reference as Get would (identity check, read,
+// hash) and, with Repair, drops the stale ones: their blocks then count as
+// missing in the pin walk that follows, and a later get fetches them
+// into the store. A record is dropped only if it is still the one that
+// was checked, so a fresh add --nocopy of the same bytes meanwhile wins.
+//
+// It returns the multihashes of the stale references: the pin walk counts
+// them as missing even where the cheap Has (a stat) cannot tell, as for a
+// file rewritten in place with its size and mtime kept.
+func (s *Store) verifyRefs(ctx context.Context, o VerifyOptions, res *VerifyResult) (map[string]struct{}, error) {
+	type entry struct{ mh, rec []byte }
+	var all []entry
+	err := s.db.View(func(txn *badger.Txn) error {
+		return scanPrefix(ctx, txn, prefixRef, func(mh []byte, item *badger.Item) bool {
+			rec, err := item.ValueCopy(nil)
+			if err == nil {
+				all = append(all, entry{bytes.Clone(mh), rec})
+			}
+			return err == nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("blockstore: verify: references: %w", err)
+	}
+	stale := make(map[string]struct{})
+	var buf []byte
+	for _, e := range all {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		c := cid.NewCidV1(block.CodecRaw, multihash.Multihash(e.mh))
+		r, _ := decodeRef(e.rec)
+		var rerr error
+		buf, rerr = s.followRef(c, e.rec, buf[:0])
+		res.Refs++
+		if rerr == nil {
+			res.RefBytes += int64(r.Length)
+			if o.Progress != nil {
+				o.Progress(res.Blocks, res.Bytes+res.RefBytes)
+			}
+			continue
+		}
+		res.StaleRefs++
+		stale[string(e.mh)] = struct{}{}
+		if len(res.Stale) < o.MaxListed {
+			res.Stale = append(res.Stale, StaleRef{Hash: multihash.Multihash(e.mh), Path: r.Path, Err: rerr})
+		}
+		s.log.Warn("blockstore: verify: stale reference", "multihash", multihash.Multihash(e.mh).B58String(), "err", rerr)
+		if !o.Repair {
+			continue
+		}
+		dropped := false
+		s.gate.RLock()
+		err := s.db.Update(func(txn *badger.Txn) error {
+			item, err := txn.Get(refKey(e.mh))
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			same := false
+			if err := item.Value(func(v []byte) error { same = bytes.Equal(v, e.rec); return nil }); err != nil || !same {
+				return err
+			}
+			dropped = true
+			return txn.Delete(refKey(e.mh))
+		})
+		s.gate.RUnlock()
+		if err != nil {
+			return nil, fmt.Errorf("blockstore: verify: repair: %w", err)
+		}
+		if dropped {
+			res.RefsDropped++
+		}
+	}
+	return stale, nil
 }
 
 // verifyHash checks v against the multihash mh. A key that is not a
@@ -133,7 +233,7 @@ func verifyHash(mh, v []byte) error {
 
 // verifyPins walks each recursive and direct pin. Each pin gets its own
 // walk so that a hole shared by two pins is reported for both.
-func (s *Store) verifyPins(ctx context.Context, o VerifyOptions, bad map[string]struct{}, res *VerifyResult) error {
+func (s *Store) verifyPins(ctx context.Context, o VerifyOptions, bad, stale map[string]struct{}, res *VerifyResult) error {
 	pins, err := s.Pins(ctx)
 	if err != nil {
 		return err
@@ -169,6 +269,14 @@ func (s *Store) verifyPins(ctx context.Context, o VerifyOptions, bad map[string]
 			if _, ok := bad[k]; ok && !o.Repair {
 				note(c, true) // still stored, but its links cannot be trusted
 				continue
+			}
+			if _, ok := stale[k]; ok {
+				if has, err := s.hasStored(ctx, c); err != nil {
+					return err
+				} else if !has {
+					note(c, false) // only a stale reference stood for it
+					continue
+				}
 			}
 			if p.Kind == PinDirect || c.Prefix().Codec == block.CodecRaw {
 				ok, err := s.Has(ctx, c)

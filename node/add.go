@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 
@@ -65,6 +66,14 @@ type AddOptions struct {
 	// Hidden keeps entries whose name starts with '.' below the top
 	// level; top-level entries are always kept, since someone named them.
 	Hidden bool `json:"Hidden,omitempty"`
+	// NoCopy, if set, is the absolute path of one regular file to import
+	// write-once (`trove add --nocopy`): its raw leaves are kept as
+	// references into it instead of copies in the repo, so the file must
+	// not change afterwards (docs/blockstore.md, "References"). The node
+	// opens the file itself and does not read the entries, so a client
+	// of the daemon sends none; the daemon must be able to read the path.
+	// It needs a layout with raw leaves and cannot go with OnlyHash.
+	NoCopy string `json:"NoCopy,omitempty"`
 	// Progress, if set, is called from the importing goroutine with the
 	// running total of content bytes read. It is for display only.
 	Progress func(bytes int64) `json:"-"`
@@ -126,7 +135,25 @@ func (n *Node) add(ctx context.Context, entries iter.Seq2[Entry, error], o AddOp
 		sink  importer.Putter
 		ses   *blockstore.Session
 		batch *blockstore.Batch
+		refs  *refSink
 	)
+	if o.NoCopy != "" {
+		if o.OnlyHash {
+			return AddResult{}, errors.New("--nocopy stores references; it cannot go with --only-hash")
+		}
+		if params.DagPBLeaves {
+			return AddResult{}, ErrNoRawLeaves
+		}
+		f, id, err := noCopyFile(o.NoCopy)
+		if err != nil {
+			return AddResult{}, err
+		}
+		defer f.Close()
+		refs = &refSink{path: filepath.Clean(o.NoCopy), id: id}
+		entries = func(yield func(Entry, error) bool) {
+			yield(Entry{Path: filepath.Base(refs.path), Kind: EntryFile, Content: f}, nil)
+		}
+	}
 	if !o.OnlyHash {
 		ses = n.store.Session()
 		defer ses.End()
@@ -135,6 +162,10 @@ func (n *Node) add(ctx context.Context, entries iter.Seq2[Entry, error], o AddOp
 		// The importer calls Put from one goroutine at a time, which is
 		// what a Batch needs, so it is the sink as it is.
 		sink = batch
+		if refs != nil {
+			refs.p = batch
+			sink = refs
+		}
 	}
 	var held *holdLast
 	if sink != nil && !o.Wrap {
@@ -205,6 +236,11 @@ func (n *Node) add(ctx context.Context, entries iter.Seq2[Entry, error], o AddOp
 	root, err := b.FinishResult()
 	if err != nil {
 		return AddResult{}, err
+	}
+	if refs != nil {
+		if err := refs.finish(); err != nil {
+			return AddResult{}, err
+		}
 	}
 	if held != nil {
 		if err := held.flushUnless(ctx, root.Cid); err != nil {

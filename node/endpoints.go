@@ -22,6 +22,9 @@ var (
 	epBlockStat  = api.Endpoint[PathArgs, BlockStat]{Path: "/v0/block/stat"}
 	epDagExport  = api.StreamEndpoint[PathArgs]{Path: "/v0/dag/export", ContentType: contentCAR}
 	epDagImport  = api.UploadEndpoint[DagImportOptions, DagImportResult]{Path: "/v0/dag/import", ContentType: contentCAR}
+	// epRefer is get --nocopy's last step: the client has written the
+	// output file and the daemon swaps its copies for references to it.
+	epRefer = api.Endpoint[ReferArgs, ReferResult]{Path: "/v0/filestore/refer"}
 
 	// Network operations: the Daemon's, not the Node's.
 	epID        = api.Endpoint[struct{}, IDResult]{Path: "/v0/id"}

@@ -155,6 +155,7 @@ func (n *Node) PinLs(ctx context.Context) ([]PinInfo, error) {
 type GCResult struct {
 	Blocks    int   `json:"Blocks"`    // blocks deleted
 	Bytes     int64 `json:"Bytes"`     // their total length
+	Refs      int   `json:"Refs"`      // references (--nocopy) deleted
 	Missing   int   `json:"Missing"`   // blocks pinned DAGs reference but lack
 	Reclaimed int64 `json:"Reclaimed"` // disk bytes returned by the value log
 }
@@ -166,7 +167,7 @@ func (n *Node) GC(ctx context.Context) (GCResult, error) {
 	if err != nil {
 		return GCResult{}, err
 	}
-	return GCResult{Blocks: r.Blocks, Bytes: r.Bytes, Missing: r.Missing, Reclaimed: r.Reclaimed}, nil
+	return GCResult{Blocks: r.Blocks, Bytes: r.Bytes, Refs: r.Refs, Missing: r.Missing, Reclaimed: r.Reclaimed}, nil
 }
 
 // RepoStat summarises the repo for `trove repo stat`.
@@ -176,6 +177,11 @@ type RepoStat struct {
 	Blocks int64  `json:"Blocks"`
 	Bytes  int64  `json:"Bytes"` // sum of block lengths
 	Pins   int64  `json:"Pins"`
+	// Refs and RefBytes count blocks kept as references into users'
+	// files (add or get --nocopy) and the bytes they stand for, which
+	// are not in Bytes nor on the repo's disk.
+	Refs     int64 `json:"Refs"`
+	RefBytes int64 `json:"RefBytes"`
 	// DiskBytes is Badger's estimate of its files on disk, refreshed by
 	// Badger about once a minute, so it lags recent writes.
 	DiskBytes int64 `json:"DiskBytes"`
@@ -190,6 +196,7 @@ func (n *Node) RepoStat(ctx context.Context) (RepoStat, error) {
 	return RepoStat{
 		Path: n.repo.Path, PeerID: n.repo.PeerID.String(),
 		Blocks: s.Blocks, Bytes: s.Bytes, Pins: s.Pins, DiskBytes: s.DiskLSM + s.DiskVlog,
+		Refs: s.Refs, RefBytes: s.RefBytes,
 	}, nil
 }
 

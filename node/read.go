@@ -109,6 +109,11 @@ func userKind(k unixfs.Kind) string {
 type GetOptions struct {
 	// Force replaces existing files and writes into existing directories.
 	Force bool `json:"Force,omitempty"`
+	// NoCopy makes the output, which must be a single file, the only
+	// copy of its raw leaves (`get --nocopy`): once it is written, the
+	// repo's copies are replaced by references into it (Node.Refer).
+	// The file must then not change; see docs/blockstore.md.
+	NoCopy bool `json:"NoCopy,omitempty"`
 	// Progress, if set, receives the running total of content bytes
 	// written.
 	Progress func(written int64) `json:"-"`
@@ -132,10 +137,20 @@ func (n *Node) Get(ctx context.Context, path, out string, o GetOptions) (GetResu
 	if err != nil {
 		return GetResult{}, err
 	}
+	if o.NoCopy {
+		// Everything is local here, so a DAG that cannot be referred
+		// (a tree, dag-pb leaves) is refused before anything is written.
+		if _, _, err := fileLeaves(ctx, n.store, c); err != nil {
+			return GetResult{}, fmt.Errorf("get %s: --nocopy: %w", path, err)
+		}
+	}
 	st, err := unixfs.WriteTo(ctx, n.get, c, out, unixfs.WriteOptions{Force: o.Force, Progress: o.Progress})
 	res := GetResult{Cid: c.String(), Path: out, Files: st.Files, Dirs: st.Dirs, Symlinks: st.Symlinks, Bytes: st.Bytes}
 	if err != nil {
 		return res, fmt.Errorf("get %s: %w", path, err)
+	}
+	if o.NoCopy {
+		return res, referOutput(ctx, n.Refer, c, out)
 	}
 	return res, nil
 }

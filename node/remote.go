@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +42,16 @@ func (r *Remote) Close() error { return r.c.Close() }
 // sent. Local walking happens here, so a walk error (a
 // missing file, a special file) is reported exactly as offline.
 func (r *Remote) Add(ctx context.Context, entries iter.Seq2[Entry, error], o AddOptions) (AddResult, error) {
+	if o.NoCopy != "" {
+		// The daemon opens the file itself (AddOptions.NoCopy): the
+		// request carries its path and no content.
+		return epAdd.Upload(ctx, r.c, o, api.Body{Reader: strings.NewReader(""), ContentType: api.ContentStream}, func(p AddProgress) error {
+			if o.Progress != nil {
+				o.Progress(p.Bytes)
+			}
+			return nil
+		})
+	}
 	next, stop := iter.Pull2(entries)
 	defer stop()
 	first, ferr, ok := next()
@@ -142,6 +153,9 @@ func (r *Remote) Get(ctx context.Context, path, out string, o GetOptions) (GetRe
 	res := GetResult{Cid: c.String(), Path: out, Files: st.Files, Dirs: st.Dirs, Symlinks: st.Symlinks, Bytes: st.Bytes}
 	if err != nil {
 		return res, fmt.Errorf("get %s: %w", path, err)
+	}
+	if o.NoCopy {
+		return res, referOutput(ctx, r.Refer, c, out)
 	}
 	return res, nil
 }

@@ -208,6 +208,7 @@ func (d *Daemon) routes() {
 		return err
 	})
 	epLs.Register(s, func(ctx context.Context, a PathArgs) ([]LsEntry, error) { return n.Ls(ctx, a.Path) })
+	epRefer.Register(s, func(ctx context.Context, a ReferArgs) (ReferResult, error) { return n.Refer(ctx, a) })
 	epResolve.Register(s, func(ctx context.Context, a PathArgs) (ResolveResult, error) {
 		c, err := n.Resolve(ctx, a.Path)
 		if err != nil {

@@ -49,6 +49,14 @@ type DanglingPin struct {
 	First   string `json:"First"`
 }
 
+// StaleRef is a reference (add or get --nocopy) whose file changed,
+// moved or vanished: its block counts as missing.
+type StaleRef struct {
+	Cid   string `json:"Cid"`
+	Path  string `json:"Path"`
+	Error string `json:"Error"`
+}
+
 // RepoVerifyResult is `trove repo verify`'s report. Corrupt and
 // DanglingPins count everything; the lists hold the first 1000.
 type RepoVerifyResult struct {
@@ -59,13 +67,20 @@ type RepoVerifyResult struct {
 	Removed       int            `json:"Removed"`
 	DanglingPins  int            `json:"DanglingPins"`
 	Dangling      []DanglingPin  `json:"Dangling"`
-	Seconds       float64        `json:"Seconds"`
+	// Refs counts the references checked; StaleRefs those whose file
+	// changed (StaleList holds the first 1000), RefsDropped those
+	// Repair deleted.
+	Refs        int64      `json:"Refs"`
+	StaleRefs   int        `json:"StaleRefs"`
+	StaleList   []StaleRef `json:"StaleList"`
+	RefsDropped int        `json:"RefsDropped"`
+	Seconds     float64    `json:"Seconds"`
 }
 
 // Clean reports whether verification found nothing wrong left in the
 // repo: no corrupt block remains and every pin is complete.
 func (r RepoVerifyResult) Clean() bool {
-	return r.Corrupt == r.Removed && r.DanglingPins == 0
+	return r.Corrupt == r.Removed && r.StaleRefs == r.RefsDropped && r.DanglingPins == 0
 }
 
 // RepoVerify re-hashes every block in the store and walks every
@@ -89,12 +104,19 @@ func (n *Node) RepoVerify(ctx context.Context, o RepoVerifyOptions) (RepoVerifyR
 	res := RepoVerifyResult{
 		Blocks: r.Blocks, Bytes: r.Bytes, Corrupt: r.Corrupt, Removed: r.Removed,
 		DanglingPins: r.DanglingPins, Seconds: r.Elapsed.Seconds(),
+		Refs: r.Refs, StaleRefs: r.StaleRefs, RefsDropped: r.RefsDropped,
+		StaleList:     make([]StaleRef, 0, len(r.Stale)),
 		CorruptBlocks: make([]CorruptBlock, 0, len(r.Bad)),
 		Dangling:      make([]DanglingPin, 0, len(r.Dangling)),
 	}
 	for _, b := range r.Bad {
 		res.CorruptBlocks = append(res.CorruptBlocks, CorruptBlock{
 			Cid: cid.NewCidV1(block.CodecRaw, b.Hash).String(), Error: b.Err.Error(),
+		})
+	}
+	for _, b := range r.Stale {
+		res.StaleList = append(res.StaleList, StaleRef{
+			Cid: cid.NewCidV1(block.CodecRaw, b.Hash).String(), Path: b.Path, Error: b.Err.Error(),
 		})
 	}
 	for _, d := range r.Dangling {

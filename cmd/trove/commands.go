@@ -69,6 +69,7 @@ func newAddCmd(e *env) *cobra.Command {
 		maxLinks         int
 		progress         bool
 		ticket           bool
+		noCopy           bool
 	)
 	cmd := &cobra.Command{
 		Use:   "add [flags] PATH...",
@@ -81,11 +82,19 @@ add pins nothing; its partial blocks go at the next gc.
 
 --profile picks the DAG layout (unixfs-v1-2025: CIDv1, raw leaves, 1 MiB
 chunks; unixfs-v0-2015: Kubo's historic CIDv0 layout); the other layout
-flags override single settings of the profile.`,
+flags override single settings of the profile.
+
+--nocopy adds one file without copying its bytes into the repo: the repo
+keeps references into the file (path, offset, length, inode, size, mtime)
+and re-reads and re-hashes them on every read. The file must then stay as
+it is: once it is changed, moved or deleted its blocks count as missing
+(never served corrupt) and trove repo verify --repair drops the
+references. Needs raw leaves (the default profile).`,
 		Example: `  trove add notes.txt
   trove add -r -q photos/
   echo hello | trove add -
-  trove add --profile unixfs-v0-2015 --only-hash big.iso`,
+  trove add --profile unixfs-v0-2015 --only-hash big.iso
+  trove add --nocopy big.iso`,
 		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fl := cmd.Flags()
@@ -99,9 +108,18 @@ flags override single settings of the profile.`,
 				o.MaxLinks = &maxLinks
 			}
 			o.NoPin = !pin
-			entries, err := addEntries(cmd.Context(), e, args, recursive)
-			if err != nil {
-				return err
+			var entries iter.Seq2[node.Entry, error]
+			if noCopy {
+				abs, err := noCopyPath(args, recursive)
+				if err != nil {
+					return err
+				}
+				o.NoCopy = abs // the node reads the file itself
+			} else {
+				var err error
+				if entries, err = addEntries(cmd.Context(), e, args, recursive); err != nil {
+					return err
+				}
 			}
 			var bar *progressBar
 			if progress && isTerminal(e.stderr) {
@@ -144,7 +162,28 @@ flags override single settings of the profile.`,
 	f.StringVar(&o.Hash, "hash", "", "hash function: sha2-256 or blake3 (default from profile)")
 	f.BoolVar(&progress, "progress", true, "show a progress bar when stderr is a terminal")
 	f.BoolVar(&ticket, "ticket", false, "also print a trove:// ticket per root (needs the daemon; see trove share)")
+	f.BoolVar(&noCopy, "nocopy", false, "keep the file's bytes only in the file: the repo stores references to it (one file)")
 	return cmd
+}
+
+// noCopyPath checks add --nocopy's arguments and returns the file's
+// absolute path, which the daemon, in another working directory, can open.
+func noCopyPath(args []string, recursive bool) (string, error) {
+	if len(args) != 1 || args[0] == "-" || recursive {
+		return "", usageError{errors.New("add --nocopy takes exactly one file (not stdin, not -r)")}
+	}
+	abs, err := filepath.Abs(args[0])
+	if err != nil {
+		return "", err
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return "", err
+	}
+	if !fi.Mode().IsRegular() {
+		return "", usageError{fmt.Errorf("add --nocopy: %s is not a regular file", args[0])}
+	}
+	return abs, nil
 }
 
 // addEntries turns the PATH arguments into one add stream: "-" is stdin,
@@ -272,7 +311,14 @@ every peer that has them at once (connected peers, --peer hints, the DHT;
 a trove:// ticket names its peers and skips the DHT), pinned, and
 announced; each file is written as its blocks arrive. An interrupted get
 resumes where it stopped. Without a daemon
-only the local repo is read.`,
+only the local repo is read.
+
+--nocopy (one file only) makes the output file the repo's only copy of
+its bytes: once it is complete, the repo's copies of its raw leaves are
+replaced by references into it, and their space comes back at the next
+gc. The blocks are stored during the download and replaced afterwards,
+so the disk holds the bytes twice until then. The file must then not
+change; see trove add --help.`,
 		Example: "  trove get bafybei... -o photos\n  trove get bafybei... -o restored/\n  trove get bafybei.../a/b.txt --force -o b.txt\n  trove get trove://AEB... --peer /ip4/192.0.2.7/tcp/4801/p2p/12D3KooW...",
 		Args:    cidArgs(exactArgs(1), true),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -345,6 +391,7 @@ only the local repo is read.`,
 	cmd.Flags().BoolVarP(&o.Force, "force", "f", false, "overwrite existing files")
 	cmd.Flags().BoolVar(&progress, "progress", true, "show a progress bar when stderr is a terminal")
 	cmd.Flags().StringArrayVar(&peers, "peer", nil, "peer multiaddr ending in /p2p/ID to fetch from, repeatable (needs the daemon)")
+	cmd.Flags().BoolVar(&o.NoCopy, "nocopy", false, "make the output file the repo's only copy of its bytes (one file)")
 	return cmd
 }
 
@@ -463,6 +510,9 @@ is 0 and repo stat's DiskBytes stays until later writes fill the file.`,
 					return e.printJSON(r)
 				}
 				fmt.Fprintf(e.stdout, "removed %d blocks (%d bytes)\n", r.Blocks, r.Bytes)
+				if r.Refs > 0 {
+					fmt.Fprintf(e.stdout, "removed %d references to files (--nocopy)\n", r.Refs)
+				}
 				if r.Missing > 0 {
 					fmt.Fprintln(e.stderr, missingNote(ctx, b, r.Missing))
 				}
@@ -480,9 +530,11 @@ func newRepoCmd(e *env) *cobra.Command {
 		Example: "  trove repo stat",
 	}
 	r.AddCommand(&cobra.Command{
-		Use:     "stat",
-		Short:   "Show block, byte and pin counts",
-		Long:    "Show the repo path, peer ID, number of blocks and their bytes, pins and disk use.",
+		Use:   "stat",
+		Short: "Show block, byte and pin counts",
+		Long: `Show the repo path, peer ID, number of blocks and their bytes, pins and disk use.
+Refs and RefBytes count blocks kept as references into your files (add or
+get --nocopy) and the bytes they stand for, which the repo does not hold.`,
 		Example: "  trove repo stat\n  trove repo stat --json",
 		Args:    exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -496,6 +548,9 @@ func newRepoCmd(e *env) *cobra.Command {
 				}
 				fmt.Fprintf(e.stdout, "Path:      %s\nPeerID:    %s\nBlocks:    %d\nBytes:     %d\nPins:      %d\nDiskBytes: %d\n",
 					s.Path, s.PeerID, s.Blocks, s.Bytes, s.Pins, s.DiskBytes)
+				if s.Refs > 0 {
+					fmt.Fprintf(e.stdout, "Refs:      %d\nRefBytes:  %d\n", s.Refs, s.RefBytes)
+				}
 				return nil
 			})
 		},
@@ -519,9 +574,14 @@ it serves.
 downloads good copies from peers; pins are kept. The daemon never serves a
 block that fails its hash, repaired or not.
 
+Blocks kept as references into your files (add or get --nocopy) are read
+from those files and re-hashed too; a reference whose file was changed,
+moved or deleted is reported as stale (its block counts as missing), and
+--repair drops it.
+
 Exit status: 0 if the repo is clean; 9 if corrupt blocks remain (run again
-with --repair); 4 if pins lack blocks (after --repair too, until a get
-fetches them again).`,
+with --repair); 4 if pins lack blocks or stale references remain (after
+--repair too, until a get fetches them again).`,
 		Example: `  trove repo verify
   trove repo verify --repair
   trove repo verify --json | jq .Dangling`,
@@ -554,7 +614,7 @@ fetches them again).`,
 			})
 		},
 	}
-	cmd.Flags().BoolVar(&o.Repair, "repair", false, "delete corrupt blocks so that a later get refetches them")
+	cmd.Flags().BoolVar(&o.Repair, "repair", false, "delete corrupt blocks and stale references so that a later get refetches them")
 	cmd.Flags().BoolVar(&progress, "progress", true, "show a progress bar when stderr is a terminal")
 	return cmd
 }
@@ -566,6 +626,15 @@ func printVerify(e *env, r node.RepoVerifyResult) {
 	}
 	if r.Removed > 0 {
 		fmt.Fprintf(e.stdout, "removed %d corrupt blocks\n", r.Removed)
+	}
+	if r.Refs > 0 {
+		fmt.Fprintf(e.stdout, "checked %d references to files\n", r.Refs)
+	}
+	for _, s := range r.StaleList {
+		fmt.Fprintf(e.stdout, "stale reference %s into %s: %s\n", s.Cid, s.Path, s.Error)
+	}
+	if r.RefsDropped > 0 {
+		fmt.Fprintf(e.stdout, "dropped %d stale references\n", r.RefsDropped)
 	}
 	for _, d := range r.Dangling {
 		fmt.Fprintf(e.stdout, "dangling %s %s: %d missing, %d corrupt (first %s)\n", d.Type, d.Cid, d.Missing, d.Corrupt, d.First)
@@ -581,6 +650,8 @@ func verifyError(r node.RepoVerifyResult) error {
 	switch {
 	case r.Corrupt > r.Removed:
 		return fmt.Errorf("repo verify: %d corrupt blocks (trove repo verify --repair drops them): %w", r.Corrupt-r.Removed, block.ErrCorrupt)
+	case r.StaleRefs > r.RefsDropped:
+		return fmt.Errorf("repo verify: %d references to files that changed (trove repo verify --repair drops them): %w", r.StaleRefs-r.RefsDropped, block.ErrNotFound)
 	case r.DanglingPins > 0:
 		return fmt.Errorf("repo verify: %d pins lack blocks; with the daemon running, trove get CID fetches them again: %w", r.DanglingPins, block.ErrNotFound)
 	}

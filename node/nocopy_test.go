@@ -1,0 +1,385 @@
+package node
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/trove-p2p/trove/block"
+)
+
+// noCopyFixture writes data to a file in a temp dir and returns its
+// absolute path.
+func noCopyFixture(t *testing.T, data []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "big.bin")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// vlogHolds counts how many of the samples occur in the repo's value-log
+// files, read as they are on disk.
+func vlogHolds(t *testing.T, repoDir string, samples [][]byte) int {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(repoDir, "*", "*.vlog"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no value-log files under %s (%v)", repoDir, err)
+	}
+	found := make([]bool, len(samples))
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := bufio.NewReaderSize(f, 1<<20)
+		var prev []byte
+		buf := make([]byte, 1<<20)
+		for {
+			n, err := io.ReadFull(r, buf)
+			// Search prev's tail plus this chunk, so a sample across
+			// the boundary is found too.
+			win := append(prev, buf[:n]...)
+			for i, s := range samples {
+				if !found[i] && bytes.Contains(win, s) {
+					found[i] = true
+				}
+			}
+			prev = append(prev[:0], win[max(0, len(win)-256):]...)
+			if err != nil {
+				break
+			}
+		}
+		f.Close()
+	}
+	n := 0
+	for _, ok := range found {
+		if ok {
+			n++
+		}
+	}
+	return n
+}
+
+// leafSamples takes 128 bytes from the middle of each whole 1 MiB chunk
+// (a short last one may be small enough to stay inline in the LSM tree,
+// where this search does not look).
+func leafSamples(data []byte) [][]byte {
+	var out [][]byte
+	for off := 0; off+1<<20 <= len(data); off += 1 << 20 {
+		out = append(out, data[off+1<<19:off+1<<19+128])
+	}
+	return out
+}
+
+func TestAddNoCopy(t *testing.T) {
+	ctx := context.Background()
+	data := randomData(5<<20+123, 11)
+	path := noCopyFixture(t, data)
+	samples := leafSamples(data)
+
+	// The control: a plain add puts every leaf into the value log, which
+	// shows that the search below finds bytes where they are.
+	plainDir := t.TempDir()
+	plain := openNode(t, plainDir, Options{})
+	want, err := plain.Add(ctx, FileEntries([]string{path}, false), AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := vlogHolds(t, plainDir, samples); got != len(samples) {
+		t.Fatalf("control: the value log of a plain add holds %d of %d samples", got, len(samples))
+	}
+
+	dir := t.TempDir()
+	n := openNode(t, dir, Options{})
+	res, err := n.Add(ctx, nil, AddOptions{NoCopy: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := res.Roots[0]
+	if root != want.Roots[0] || res.Entries[0].Name != "big.bin" {
+		t.Fatalf("--nocopy root %s (%+v), plain add %s", root, res.Entries, want.Roots[0])
+	}
+	if !bytes.Equal(catBytes(t, n, root), data) {
+		t.Fatal("cat gives other bytes")
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	if _, err := n.Get(ctx, root, out, GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, data) {
+		t.Fatal("get gives other bytes")
+	}
+	st, err := n.RepoStat(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Refs != 6 || st.RefBytes != int64(len(data)) || st.Bytes > 4096 {
+		t.Fatalf("repo stat %+v: want 6 references for %d bytes and only the root stored", st, len(data))
+	}
+	if got := vlogHolds(t, dir, samples); got != 0 {
+		t.Fatalf("the value log holds %d of %d samples of the file", got, len(samples))
+	}
+	if pinKind(t, n, root) != "recursive" {
+		t.Fatal("root not pinned")
+	}
+	// dag export reads through the references like any reader, and the
+	// CAR is the one a plain repo exports.
+	var car, plainCar bytes.Buffer
+	if err := n.DagExport(ctx, root, &car); err != nil {
+		t.Fatal(err)
+	}
+	if err := plain.DagExport(ctx, root, &plainCar); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(car.Bytes(), plainCar.Bytes()) {
+		t.Fatal("dag export differs from a plain repo's")
+	}
+	// get --nocopy of something that is not a single file is refused
+	// before anything is written.
+	dirRes, err := n.Add(ctx, entries(Entry{Path: "d/a.txt", Kind: EntryFile, Content: bytes.NewReader([]byte("a"))}), AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirOut := filepath.Join(t.TempDir(), "d")
+	if _, err := n.Get(ctx, dirRes.Roots[0], dirOut, GetOptions{NoCopy: true}); err == nil {
+		t.Fatal("get --nocopy of a directory succeeded")
+	}
+	if _, err := os.Lstat(dirOut); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("get --nocopy of a directory wrote %s (%v)", dirOut, err)
+	}
+}
+
+func TestAddNoCopyRefuses(t *testing.T) {
+	ctx := context.Background()
+	n := openNode(t, t.TempDir(), Options{})
+	path := noCopyFixture(t, []byte("some bytes"))
+	tests := []struct {
+		name string
+		o    AddOptions
+		want error
+	}{
+		{"relative path", AddOptions{NoCopy: "big.bin"}, nil},
+		{"directory", AddOptions{NoCopy: filepath.Dir(path)}, nil},
+		{"dag-pb leaves", AddOptions{NoCopy: path, Profile: "unixfs-v0-2015"}, ErrNoRawLeaves},
+		{"only hash", AddOptions{NoCopy: path, OnlyHash: true}, nil},
+	}
+	for _, tt := range tests {
+		_, err := n.Add(ctx, nil, tt.o)
+		if err == nil || tt.want != nil && !errors.Is(err, tt.want) {
+			t.Errorf("%s: Add = %v, want an error (%v)", tt.name, err, tt.want)
+		}
+	}
+	if st, _ := n.RepoStat(ctx); st.Refs != 0 || st.Blocks != 0 {
+		t.Fatalf("refused adds left %+v", st)
+	}
+}
+
+// TestNoCopyChangedFile: whatever happens to the file, cat either gives
+// the right bytes or stops with not found; repo verify reports the
+// references and --repair drops them; GC after unpin removes the rest.
+func TestNoCopyChangedFile(t *testing.T) {
+	data := randomData(3<<20+7, 12)
+	tests := []struct {
+		name   string
+		change func(t *testing.T, path string)
+	}{
+		{"byte changed", func(t *testing.T, path string) {
+			f, err := os.OpenFile(path, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.WriteAt([]byte{^data[(1<<20)+99]}, (1<<20)+99)
+			f.Close()
+		}},
+		{"byte changed, mtime put back", func(t *testing.T, path string) {
+			fi, _ := os.Stat(path)
+			f, err := os.OpenFile(path, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.WriteAt([]byte{^data[(1<<20)+99]}, (1<<20)+99)
+			f.Close()
+			os.Chtimes(path, fi.ModTime(), fi.ModTime())
+		}},
+		{"mtime touched", func(t *testing.T, path string) {
+			later := time.Now().Add(time.Minute)
+			os.Chtimes(path, later, later)
+		}},
+		{"deleted", func(t *testing.T, path string) { os.Remove(path) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			n := openNode(t, t.TempDir(), Options{})
+			path := noCopyFixture(t, data)
+			res, err := n.Add(ctx, nil, AddOptions{NoCopy: path})
+			if err != nil {
+				t.Fatal(err)
+			}
+			root := res.Roots[0]
+			tt.change(t, path)
+
+			var out bytes.Buffer
+			_, err = n.Cat(ctx, root, &out)
+			if !errors.Is(err, block.ErrNotFound) {
+				t.Fatalf("cat after the change: %v", err)
+			}
+			if !bytes.HasPrefix(data, out.Bytes()) {
+				t.Fatal("cat wrote bytes the file never held")
+			}
+			if out.Len() >= 2<<20 {
+				t.Fatalf("cat wrote %d bytes, past the changed block", out.Len())
+			}
+
+			v, err := n.RepoVerify(ctx, RepoVerifyOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Refs != 4 || v.StaleRefs == 0 || v.DanglingPins != 1 || v.Clean() {
+				t.Fatalf("verify: %+v", v)
+			}
+			v, err = n.RepoVerify(ctx, RepoVerifyOptions{Repair: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.RefsDropped != v.StaleRefs {
+				t.Fatalf("repair dropped %d of %d stale references", v.RefsDropped, v.StaleRefs)
+			}
+			st, _ := n.RepoStat(ctx)
+			if st.Refs != int64(4-v.RefsDropped) {
+				t.Fatalf("after repair: %+v", st)
+			}
+
+			if _, err := n.PinRm(ctx, root); err != nil {
+				t.Fatal(err)
+			}
+			gc, err := n.GC(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if gc.Refs != int(st.Refs) {
+				t.Fatalf("gc removed %d references, want %d", gc.Refs, st.Refs)
+			}
+			if st, _ := n.RepoStat(ctx); st.Refs != 0 || st.Blocks != 0 {
+				t.Fatalf("after gc: %+v", st)
+			}
+		})
+	}
+}
+
+// TestNoCopyServesPeersAndGetNoCopy: a daemon serves content added with
+// --nocopy; another fetches it and, with get --nocopy through its API,
+// keeps it as references into the output file; once the seeder's file
+// changes, the seeder serves none of it.
+func TestNoCopyServesPeersAndGetNoCopy(t *testing.T) {
+	ctx := context.Background()
+	data := randomData(4<<20+11, 13)
+	path := noCopyFixture(t, data)
+	a := startDaemon(t, t.TempDir(), DaemonOptions{})
+	res, err := a.Node().Add(ctx, nil, AddOptions{NoCopy: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := res.Roots[0]
+
+	bdir := t.TempDir()
+	b := startDaemon(t, bdir, DaemonOptions{})
+	if _, err := b.Node().Fetch(ctx, FetchArgs{Path: root, Peers: []string{peerAddr(a)}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r := dialRemote(t, bdir)
+	if _, err := r.Refer(ctx, ReferArgs{Path: root, File: "relative/out"}); err == nil {
+		t.Fatal("the daemon accepted a relative path")
+	}
+	out := filepath.Join(t.TempDir(), "out.bin")
+	if _, err := r.Get(ctx, root, out, GetOptions{NoCopy: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, data) {
+		t.Fatal("get --nocopy wrote other bytes")
+	}
+	st, err := b.Node().RepoStat(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Refs != 5 || st.RefBytes != int64(len(data)) || st.Bytes > 4096 {
+		t.Fatalf("after get --nocopy: %+v", st)
+	}
+	if !bytes.Equal(catBytes(t, b.Node(), root), data) {
+		t.Fatal("cat through the new references differs")
+	}
+
+	// The output file changes: its blocks are missing again, and a
+	// fetch downloads them back into the store.
+	later := time.Now().Add(time.Minute)
+	if err := os.Chtimes(out, later, later); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := b.Node().RepoVerify(ctx, RepoVerifyOptions{}); err != nil || v.StaleRefs != 5 {
+		t.Fatalf("verify after the output changed: %d stale references, %v", v.StaleRefs, err)
+	}
+	if res, err := b.Node().Fetch(ctx, FetchArgs{Path: root, Peers: []string{peerAddr(a)}}, nil); err != nil || res.Received < int64(len(data)) {
+		t.Fatalf("refetch received %d of %d bytes: %v", res.Received, len(data), err)
+	}
+	if !bytes.Equal(catBytes(t, b.Node(), root), data) {
+		t.Fatal("cat after the refetch differs")
+	}
+
+	// The seeder's file changes: a third node gets nothing from it.
+	if err := os.Chtimes(path, later, later); err != nil {
+		t.Fatal(err)
+	}
+	before := served(a)
+	c := startDaemon(t, t.TempDir(), DaemonOptions{})
+	fctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if _, err := c.Node().Fetch(fctx, FetchArgs{Path: root, Peers: []string{peerAddr(a)}}, nil); err == nil {
+		t.Fatal("fetched from a seeder whose file changed")
+	}
+	if got := served(a) - before; got > 4096 {
+		t.Fatalf("the seeder served %d bytes after its file changed (only the root is stored)", got)
+	}
+}
+
+// TestNoCopyGateway: the gateway reads a file added with --nocopy, whole
+// and by range, through the references.
+func TestNoCopyGateway(t *testing.T) {
+	ctx := context.Background()
+	data := randomData(3<<20+5, 14)
+	path := noCopyFixture(t, data)
+	d := startDaemon(t, t.TempDir(), DaemonOptions{Gateway: "127.0.0.1:0"})
+	res, err := d.Node().Add(ctx, nil, AddOptions{NoCopy: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := d.GatewayURL() + "/ipfs/" + res.Roots[0]
+	req, _ := http.NewRequest("GET", u, nil)
+	req.Header.Set("Range", "bytes=2000000-2000099")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusPartialContent || !bytes.Equal(got, data[2000000:2000100]) {
+		t.Fatalf("range: %d %v, %d bytes", resp.StatusCode, err, len(got))
+	}
+	resp, err = http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || !bytes.Equal(got, data) {
+		t.Fatalf("whole file: %d %v, %d bytes", resp.StatusCode, err, len(got))
+	}
+}
