@@ -26,6 +26,9 @@ type FetchToArgs struct {
 	// Out is the absolute local path to write.
 	Out   string `json:"Out"`
 	Force bool   `json:"Force,omitempty"`
+	// NoCopy makes the output the only copy of its raw leaves once the
+	// download is complete, as GetOptions.NoCopy.
+	NoCopy bool `json:"NoCopy,omitempty"`
 	// ID, if set, lets the caller stop the request with epFetchToStop
 	// and still receive its result: a get interrupted by Ctrl-C waits
 	// until the daemon has removed what it was writing, instead of
@@ -193,6 +196,11 @@ func (n *Node) FetchTo(ctx context.Context, a FetchToArgs, fn func(FetchProgress
 	}
 	if first == nil && w.err != nil {
 		first = fmt.Errorf("get %s: %w", root, w.err)
+	}
+	if first == nil && a.NoCopy {
+		// The download is complete, so every leaf is in the store to
+		// be swapped for a reference into the file just written.
+		first = referOutput(ctx, n.Refer, root, a.Out)
 	}
 	return res, first
 }

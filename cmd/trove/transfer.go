@@ -177,7 +177,7 @@ func daemonWrites(ctx context.Context, e *env, r daemonOps, arg string, peers []
 	if err != nil {
 		return node.GetResult{}, nil, false
 	}
-	res, err := r.FetchTo(ctx, node.FetchToArgs{FetchArgs: node.FetchArgs{Path: arg, Peers: peers}, Out: abs, Force: o.Force}, func(p node.FetchProgress) {
+	res, err := r.FetchTo(ctx, node.FetchToArgs{FetchArgs: node.FetchArgs{Path: arg, Peers: peers}, Out: abs, Force: o.Force, NoCopy: o.NoCopy}, func(p node.FetchProgress) {
 		switch {
 		case p.Wrote > 0:
 			if o.Progress != nil {
