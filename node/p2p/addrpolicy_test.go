@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 )
@@ -75,8 +76,16 @@ func TestResourceMemoryAndRouting(t *testing.T) {
 	if sys.NumConnsInbound < 2 {
 		t.Errorf("resource manager saw %d inbound conns, want >= 2", sys.NumConnsInbound)
 	}
-	// b never dialled c itself; the DHT (via a) is how it learns c.
-	pi, err := b.Routing().FindPeer(ctx, c.ID())
+	// b never dialled c itself; the DHT (via a) is how it learns c. The
+	// lookup may leave b connected to c (c's DHT dials b too) before
+	// identify has told b c's addresses: FindPeer then answers with the
+	// peer and no addresses yet, so ask again until they are known.
+	var pi peer.AddrInfo
+	var err error
+	waitFor(t, 5*time.Second, "FindPeer to return c with addresses", func() bool {
+		pi, err = b.Routing().FindPeer(ctx, c.ID())
+		return err == nil && pi.ID == c.ID() && len(pi.Addrs) > 0
+	})
 	if err != nil || pi.ID != c.ID() || len(pi.Addrs) == 0 {
 		t.Fatalf("FindPeer via Routing(): %v %v", pi, err)
 	}
