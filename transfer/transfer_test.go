@@ -133,7 +133,11 @@ func TestFetchFourCappedSeeders(t *testing.T) {
 			t.Errorf("seeder %d served only %d of %d bytes", i, n, len(data))
 		}
 	}
-	if dup := total - int64(len(data)); dup > int64(len(data))/8 {
+	// The endgame may run the last span (1 MiB, an eighth of the file)
+	// twice; the root and inner nodes, which are small, may also come
+	// from two seeders while the first answers are awaited (a loaded
+	// machine showed 1 span + 1.6 KB).
+	if dup := total - int64(len(data)); dup > int64(len(data))/8+64<<10 {
 		t.Errorf("%d duplicate bytes (endgame too eager)", dup)
 	}
 	t.Logf("%.1f MB/s aggregate with 4 seeders capped at %.1f MB/s", float64(len(data))/el.Seconds()/1e6, capRate/1e6)
