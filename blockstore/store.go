@@ -72,7 +72,7 @@ const (
 // Options configures Open. The zero value is a sensible, quiet,
 // non-verifying store tuned for import throughput.
 type Options struct {
-	// Verify re-hashes every block on Get with block.Verify. Off by default
+	// Verify re-hashes every block on Get and Lend with block.Verify. Off by default
 	// because the bytes were verified when they entered the store and
 	// hashing costs about a millisecond per MiB; turn it on to detect disk
 	// rot (trove's "repo verify" does it once, explicitly).
