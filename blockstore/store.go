@@ -398,7 +398,7 @@ func (s *Store) AppendBlock(ctx context.Context, c cid.Cid, buf []byte) ([]byte,
 // called and never to be modified. Copying a 1 MiB block costs more than
 // the rest of serving it, since every copy lands in memory that must first
 // be faulted in. A loan keeps one goroutine and the value-log file it
-// reads from held, so call release promptly, and before Close.
+// reads from held, and Close waits for it, so call release promptly.
 func (s *Store) Lend(ctx context.Context, c cid.Cid) (data []byte, release func(), err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
