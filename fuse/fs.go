@@ -423,8 +423,15 @@ type lentResult struct {
 func (m *Mountpoint) lend(h *handle, vec [][]byte, release func()) *lentResult {
 	r := &lentResult{m: m, vec: vec, release: release}
 	m.loansMu.Lock()
-	m.loans[r] = h
+	ended := m.loansEnded
+	if !ended {
+		m.loans[r] = h
+	}
 	m.loansMu.Unlock()
+	if ended {
+		// Nothing will write this reply: the server is gone.
+		release()
+	}
 	return r
 }
 
@@ -432,6 +439,9 @@ func (m *Mountpoint) lend(h *handle, vec [][]byte, release func()) *lentResult {
 // of every reply if h is nil (the mount is gone).
 func (m *Mountpoint) returnLoans(h *handle) {
 	m.loansMu.Lock()
+	if h == nil {
+		m.loansEnded = true
+	}
 	var ended []*lentResult
 	for r, rh := range m.loans {
 		if h == nil || rh == h {
@@ -448,8 +458,8 @@ func (m *Mountpoint) returnLoans(h *handle) {
 // Slices is what go-fuse writes the reply from.
 func (r *lentResult) Slices() ([][]byte, gofuse.Status) { return r.vec, gofuse.OK }
 
-// Bytes serves go-fuse's paths that want one buffer (splice, which this
-// mount turns off, and debug output).
+// Bytes completes go-fuse's ReadResult. go-fuse prefers Slices, so it
+// is only for a caller that wants the reply in one buffer.
 func (r *lentResult) Bytes(buf []byte) ([]byte, gofuse.Status) {
 	buf = buf[:0]
 	for _, v := range r.vec {

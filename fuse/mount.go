@@ -157,6 +157,9 @@ type Mountpoint struct {
 	// mount ends, since a loan holds a value-log file of the store.
 	loansMu sync.Mutex
 	loans   map[*lentResult]*handle
+	// loansEnded is set once the mount's loans were returned for good;
+	// a loan made after that is returned at once.
+	loansEnded bool
 }
 
 // Mount serves c read-only at dir and returns once the kernel has the
