@@ -71,7 +71,7 @@ const (
 // Options configures Open. The zero value is a sensible, quiet,
 // non-verifying store tuned for import throughput.
 type Options struct {
-	// Verify re-hashes every block on Get with block.Verify. Off by default
+	// Verify re-hashes every block on Get and Lend with block.Verify. Off by default
 	// because the bytes were verified when they entered the store and
 	// hashing costs about a millisecond per MiB; turn it on to detect disk
 	// rot (trove's "repo verify" does it once, explicitly).
@@ -370,6 +370,67 @@ func (s *Store) AppendBlock(ctx context.Context, c cid.Cid, buf []byte) ([]byte,
 		}
 	}
 	return l.data, nil
+}
+
+// Lend is Get without the copy, for a caller that only passes the bytes
+// on (a FUSE reply written straight from them): data is the block where
+// the store keeps it, usually the value log's mmap, valid until release is
+// called and never to be modified. Copying a 1 MiB block costs more than
+// the rest of serving it, since every copy lands in memory that must first
+// be faulted in. A loan keeps one goroutine and the value-log file it
+// reads from held, and Close waits for it, so call release promptly.
+func (s *Store) Lend(ctx context.Context, c cid.Cid) (data []byte, release func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	type loan struct {
+		v   []byte
+		err error
+	}
+	got := make(chan loan, 1)
+	back := make(chan struct{})
+	go func() {
+		err := s.db.View(func(txn *badger.Txn) error {
+			item, err := txn.Get(blockKey(c.Hash()))
+			if err != nil {
+				return err
+			}
+			// Badger's bytes stay valid only inside this callback, so
+			// the loan is this callback waiting for its release.
+			return item.Value(func(v []byte) error {
+				if s.opts.Verify {
+					if err := block.Verify(c, v); err != nil {
+						got <- loan{err: fmt.Errorf("blockstore: %w", err)}
+						return nil
+					}
+				}
+				got <- loan{v: v}
+				<-back
+				if len(v) >= s.vlogMin {
+					unmapRead(v) // see AppendBlock
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			got <- loan{err: mapErr(c, err)}
+		}
+	}()
+	l := <-got
+	if errors.Is(l.err, block.ErrNotFound) {
+		// Not in Badger: a reference into a user's file (--nocopy) is
+		// read, checked and copied by Get; there is nothing to lend.
+		data, err := s.Get(ctx, c)
+		if err != nil {
+			return nil, nil, err
+		}
+		return data, func() {}, nil
+	}
+	if l.err != nil {
+		return nil, nil, l.err
+	}
+	var once sync.Once
+	return l.v, func() { once.Do(func() { close(back) }) }, nil
 }
 
 // Has reports whether a block with c's multihash is stored, or referenced

@@ -253,6 +253,14 @@ type handle struct {
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (gofuse.ReadResult, syscall.Errno) {
 	octx, done := h.m.opCtx(ctx)
 	defer done()
+	if sl, ok := h.f.(SliceLender); ok {
+		vec, release, _, err := sl.LendSlices(octx, off, len(dest))
+		if err != nil && !errors.Is(err, io.EOF) {
+			release()
+			return nil, h.m.errno(ctx, octx, "read", h.c.String(), err)
+		}
+		return h.m.lend(h, vec, release), 0
+	}
 	if sr, ok := h.f.(SliceReader); ok {
 		// go-fuse writes the slices with one writev before the next
 		// request reuses anything, and the blocks never change.
@@ -270,6 +278,7 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (gofuse.ReadR
 }
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {
+	h.m.returnLoans(h)
 	h.f.Close()
 	h.cancel()
 	return 0
@@ -401,3 +410,78 @@ func (readOnly) Setxattr(context.Context, string, []byte, uint32) syscall.Errno 
 }
 
 func (readOnly) Removexattr(context.Context, string) syscall.Errno { return syscall.EROFS }
+
+// lentResult is a read reply whose bytes are borrowed from the store.
+// go-fuse writes a result that has Slices with one writev and calls Done
+// after it, which is when the loan goes back.
+type lentResult struct {
+	m       *Mountpoint
+	vec     [][]byte
+	release func()
+}
+
+func (m *Mountpoint) lend(h *handle, vec [][]byte, release func()) *lentResult {
+	r := &lentResult{m: m, vec: vec, release: release}
+	m.loansMu.Lock()
+	ended := m.loansEnded
+	if !ended {
+		m.loans[r] = h
+	}
+	m.loansMu.Unlock()
+	if ended {
+		// Nothing will write this reply: the server is gone.
+		release()
+	}
+	return r
+}
+
+// returnLoans ends the loans of h's replies that go-fuse never wrote, or
+// of every reply if h is nil (the mount is gone).
+func (m *Mountpoint) returnLoans(h *handle) {
+	m.loansMu.Lock()
+	if h == nil {
+		m.loansEnded = true
+	}
+	var ended []*lentResult
+	for r, rh := range m.loans {
+		if h == nil || rh == h {
+			ended = append(ended, r)
+			delete(m.loans, r)
+		}
+	}
+	m.loansMu.Unlock()
+	for _, r := range ended {
+		r.release()
+	}
+}
+
+// Slices is what go-fuse writes the reply from.
+func (r *lentResult) Slices() ([][]byte, gofuse.Status) { return r.vec, gofuse.OK }
+
+// Bytes completes go-fuse's ReadResult. go-fuse prefers Slices, so it
+// is only for a caller that wants the reply in one buffer.
+func (r *lentResult) Bytes(buf []byte) ([]byte, gofuse.Status) {
+	buf = buf[:0]
+	for _, v := range r.vec {
+		buf = append(buf, v...)
+	}
+	return buf, gofuse.OK
+}
+
+func (r *lentResult) Size() int {
+	n := 0
+	for _, v := range r.vec {
+		n += len(v)
+	}
+	return n
+}
+
+func (r *lentResult) Done() {
+	r.m.loansMu.Lock()
+	_, ok := r.m.loans[r]
+	delete(r.m.loans, r)
+	r.m.loansMu.Unlock()
+	if ok {
+		r.release()
+	}
+}

@@ -169,7 +169,18 @@ func mustResolve(t *testing.T, n *node.Node, p string) cid.Cid {
 func TestMountRanges(t *testing.T) {
 	const size = 5<<20 + 777 // five 1 MiB leaves and a tail
 	data := randomData(size, 2)
-	n := openNode(t)
+	// Not openNode: the end of the test closes the node itself, and a
+	// Close that hangs must fail the test, not its cleanup.
+	n, err := node.Open(context.Background(), t.TempDir(), node.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closing := false
+	t.Cleanup(func() {
+		if !closing {
+			n.Close()
+		}
+	})
 	c := addBytes(t, n, data)
 	m := mountNode(t, n, node.Source{Offline: true}, fuse.Options{})
 	path := filepath.Join(m.Dir(), c.String())
@@ -231,6 +242,24 @@ func TestMountRanges(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+
+	// The replies were lent from the store's value log; a loan never
+	// returned would hold the store's Close for ever.
+	f.Close()
+	if err := m.Unmount(); err != nil {
+		t.Fatal(err)
+	}
+	closing = true
+	closed := make(chan error, 1)
+	go func() { closed <- n.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the store's Close still waits 10 s after unmounting: a read's loan was never returned")
 	}
 }
 

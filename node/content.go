@@ -291,6 +291,20 @@ func (l *lazyGetter) Get(ctx context.Context, k cid.Cid) ([]byte, error) {
 	return data, notFoundUnlessCancelled(ctx, k, err)
 }
 
+// Lend borrows a local block from the store when the store lends (see
+// unixfs.Lender), and fetches a missing one as Get does; a fetched block
+// is the caller's (release nil).
+func (l *lazyGetter) Lend(ctx context.Context, k cid.Cid) ([]byte, func(), error) {
+	if lender, ok := l.c.n.get.(unixfs.Lender); ok {
+		data, release, err := lender.Lend(ctx, k)
+		if !errors.Is(err, block.ErrNotFound) {
+			return data, release, err
+		}
+	}
+	data, err := l.Get(ctx, k)
+	return data, nil, err
+}
+
 func (l *lazyGetter) close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()

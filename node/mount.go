@@ -90,6 +90,10 @@ func (m mountFile) ReadSlices(ctx context.Context, off int64, n int) ([][]byte, 
 	return m.f.SlicesContext(ctx, off, n)
 }
 
+func (m mountFile) LendSlices(ctx context.Context, off int64, n int) ([][]byte, func(), int, error) {
+	return m.f.LendSlices(ctx, off, n)
+}
+
 func (m mountFile) Close() error { return m.f.Close() }
 
 // mountTimeout is the config's Mount.Timeout, or the fuse default.

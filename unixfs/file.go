@@ -120,6 +120,9 @@ type File struct {
 	// announced is what was last passed to a Prefetcher getter, so each
 	// block is announced once while it stays ahead of the reader.
 	announced map[string]bool
+	// lending is set once LendSlices is used: the prefetcher then stops
+	// copying local raw leaves that the reader will borrow anyway.
+	lending bool
 }
 
 // Prefetcher is implemented by getters that do better when told what will
@@ -137,11 +140,22 @@ type Prefetcher interface {
 }
 
 // pending is a prefetched block; done closes once b and err are set.
+// With a Lender getter b stays nil for a block that was local already:
+// the prefetch only made sure it is there, and the reader borrows it.
 type pending struct {
 	done   chan struct{}
 	b      []byte
 	err    error
 	cancel context.CancelFunc
+}
+
+// Lender is implemented by getters that can hand out a block in place of
+// a copy (a store reading from its mmap). data is valid until release is
+// called and must not be modified; release is nil when data is the
+// caller's to keep (a block that had to be fetched). File lends raw leaves
+// only through LendSlices, whose caller passes the bytes straight on.
+type Lender interface {
+	Lend(ctx context.Context, c cid.Cid) (data []byte, release func(), err error)
 }
 
 // NewFile opens the file named by c with default options. It fetches the
@@ -283,6 +297,151 @@ func (f *File) SlicesContext(ctx context.Context, off int64, n int) ([][]byte, i
 	return out, int(got), nil
 }
 
+// LendSlices is SlicesContext that, when the getter is a Lender, borrows
+// raw leaves rather than copying them: release (never nil) returns the
+// loans, after which the slices must not be used. It is meant for a reply
+// written once and dropped, such as a FUSE read; the leaves it lends are
+// not cached, so a reader that keeps data should use ReadAt.
+func (f *File) LendSlices(ctx context.Context, off int64, n int) (out [][]byte, release func(), got int, err error) {
+	var loans []func()
+	release = func() {
+		for _, r := range loans {
+			r()
+		}
+	}
+	if off < 0 || n < 0 {
+		return nil, release, 0, fmt.Errorf("unixfs: LendSlices at offset %d, length %d", off, n)
+	}
+	if off >= f.Size() {
+		return nil, release, 0, io.EOF
+	}
+	rctx, cancel := context.WithCancel(f.ctx)
+	defer cancel()
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	want := min(int64(n), f.Size()-off)
+	l, _ := f.g.(Lender)
+	if l != nil {
+		f.mu.Lock()
+		f.lending = true
+		f.mu.Unlock()
+	}
+	g, err := f.lendNode(rctx, l, f.root, uint64(off), uint64(want), 0, &out, &loans)
+	if err != nil {
+		if ctx.Err() != nil && f.ctx.Err() == nil {
+			err = fmt.Errorf("%w: %w", context.Cause(ctx), err)
+		}
+		return out, release, int(g), err
+	}
+	f.mu.Lock()
+	sequential := off == f.lastEnd
+	f.lastEnd = off + int64(g)
+	f.mu.Unlock()
+	if sequential && f.opts.Prefetch > 0 {
+		f.prefetch(uint64(off) + g)
+	}
+	if int(g) < n {
+		return out, release, int(g), io.EOF
+	}
+	return out, release, int(g), nil
+}
+
+// lendNode is sliceNode borrowing raw leaves from l (when not nil) that
+// are neither cached nor already fetched by a prefetch.
+func (f *File) lendNode(ctx context.Context, l Lender, fn *fileNode, off, n uint64, depth int, out *[][]byte, loans *[]func()) (uint64, error) {
+	if depth > maxDepth {
+		return 0, malformed(f.root.c, "file DAG deeper than %d", maxDepth)
+	}
+	var got uint64
+	if off < uint64(len(fn.data)) {
+		k := min(n, uint64(len(fn.data))-off)
+		if k > 0 {
+			*out = append(*out, fn.data[off:off+k:off+k])
+		}
+		got = k
+	}
+	for got < n {
+		cur := off + got
+		i := fn.child(cur)
+		if i == len(fn.links) {
+			return got, malformed(fn.c, "offset %d beyond children", cur)
+		}
+		end := min(n-got, fn.starts[i]+fn.sizes[i]-cur)
+		coff := cur - fn.starts[i]
+		if l != nil && fn.links[i].Type() == block.CodecRaw {
+			data, release, err := f.borrow(ctx, l, fn, i)
+			if err != nil {
+				return got, err
+			}
+			if release != nil {
+				*loans = append(*loans, release)
+			}
+			*out = append(*out, data[coff:coff+end:coff+end])
+			got += end
+			continue
+		}
+		child, err := f.load(ctx, fn, i)
+		if err != nil {
+			return got, err
+		}
+		m, err := f.lendNode(ctx, l, child, coff, end, depth+1, out, loans)
+		got += m
+		if err != nil {
+			return got, err
+		}
+	}
+	return got, nil
+}
+
+// borrow returns raw leaf i of parent: from the leaf cache or a finished
+// prefetch that had to fetch it (release nil), else lent by l.
+func (f *File) borrow(ctx context.Context, l Lender, parent *fileNode, i int) ([]byte, func(), error) {
+	c := parent.links[i]
+	k := c.KeyString()
+	f.mu.Lock()
+	if v := f.leaves.get(k); v != nil {
+		f.mu.Unlock()
+		return v.data, nil, nil
+	}
+	p := f.inflight[k]
+	if p != nil {
+		delete(f.inflight, k)
+	}
+	f.mu.Unlock()
+	if p != nil {
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			p.cancel()
+			return nil, nil, ctx.Err()
+		}
+		p.cancel()
+		if p.err != nil {
+			return nil, nil, p.err
+		}
+		if p.b != nil {
+			return f.checkLeaf(parent, i, p.b, nil)
+		}
+	}
+	data, release, err := l.Lend(ctx, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f.checkLeaf(parent, i, data, release)
+}
+
+// checkLeaf holds a raw leaf to the size its parent promised, as load
+// does for every child.
+func (f *File) checkLeaf(parent *fileNode, i int, data []byte, release func()) ([]byte, func(), error) {
+	if uint64(len(data)) != parent.sizes[i] {
+		if release != nil {
+			release()
+		}
+		return nil, nil, malformed(parent.c, "child %s holds %d bytes, blocksizes say %d", parent.links[i], len(data), parent.sizes[i])
+	}
+	return data, release, nil
+}
+
 // sliceNode appends to out the slices of fn's content in [off, off+n);
 // it walks the DAG exactly as readNode does.
 func (f *File) sliceNode(ctx context.Context, fn *fileNode, off, n uint64, depth int, out *[][]byte) (uint64, error) {
@@ -375,7 +534,10 @@ func (f *File) load(ctx context.Context, parent *fileNode, i int) (*fileNode, er
 			err = ctx.Err()
 		}
 		p.cancel()
-	} else {
+	}
+	if p == nil || err == nil && b == nil {
+		// Not prefetched, or prefetched for a lending reader that only
+		// checked it is local (see pending).
 		b, err = getBlock(ctx, f.g, c)
 	}
 	if err != nil {
@@ -436,6 +598,7 @@ func (f *File) prefetch(off uint64) {
 			delete(f.inflight, k)
 		}
 	}
+	lending := f.lending
 	for _, c := range targets {
 		k := c.KeyString()
 		if f.inflight[k] != nil {
@@ -447,8 +610,19 @@ func (f *File) prefetch(off uint64) {
 		f.wg.Add(1)
 		go func() {
 			defer f.wg.Done()
+			defer close(p.done)
+			if l, ok := f.g.(Lender); ok && lending && c.Type() == block.CodecRaw {
+				// Copying a local leaf ahead of a reader that borrows it
+				// would be wasted; a fetched one is kept.
+				var release func()
+				p.b, release, p.err = l.Lend(ctx, c)
+				if release != nil {
+					release()
+					p.b = nil
+				}
+				return
+			}
 			p.b, p.err = getBlock(ctx, f.g, c)
-			close(p.done)
 		}()
 	}
 }

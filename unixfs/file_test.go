@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -390,6 +391,63 @@ func TestFileSlicesContext(t *testing.T) {
 				if n != end-r[0] || !bytes.Equal(got, want[r[0]:end]) || (end-r[0] < r[1]) != errors.Is(err, io.EOF) {
 					t.Errorf("range %v: n %d (%d bytes joined), err %v; want %d bytes", r, n, len(got), err, end-r[0])
 				}
+			}
+		})
+	}
+}
+
+// lendingStore lends blocks of a memstore and counts loans not returned.
+type lendingStore struct {
+	block.Getter
+	out atomic.Int64
+}
+
+func (l *lendingStore) Lend(ctx context.Context, c cid.Cid) ([]byte, func(), error) {
+	b, err := l.Get(ctx, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	l.out.Add(1)
+	var once sync.Once
+	return b, func() { once.Do(func() { l.out.Add(-1) }) }, nil
+}
+
+func TestFileLendSlices(t *testing.T) {
+	ctx := context.Background()
+	for i, tc := range fileShapes {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBuilder(t)
+			want := randBytes(uint64(i), tc.size)
+			ls := &lendingStore{Getter: b.s}
+			f, err := NewFile(ctx, ls, b.file(want, tc.o))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Sequential reads first, so that prefetches run and are
+			// consumed; then odd ranges.
+			ranges := [][2]int{}
+			for off := 0; off < tc.size; off += 7 << 10 {
+				ranges = append(ranges, [2]int{off, 7 << 10})
+			}
+			ranges = append(ranges, [][2]int{{0, tc.size}, {0, 1}, {1, 17}, {tc.size / 3, tc.size / 2}, {max(tc.size-5, 0), 10}, {tc.size, 4}}...)
+			for _, r := range ranges {
+				vec, release, n, err := f.LendSlices(ctx, int64(r[0]), r[1])
+				got := bytes.Join(vec, nil)
+				release()
+				end := min(r[0]+r[1], tc.size)
+				if r[0] >= tc.size {
+					if n != 0 || !errors.Is(err, io.EOF) {
+						t.Errorf("at %d past the end: %d, %v", r[0], n, err)
+					}
+					continue
+				}
+				if n != end-r[0] || !bytes.Equal(got, want[r[0]:end]) || (end-r[0] < r[1]) != errors.Is(err, io.EOF) {
+					t.Errorf("range %v: n %d (%d bytes joined), err %v; want %d bytes", r, n, len(got), err, end-r[0])
+				}
+			}
+			f.Close()
+			if n := ls.out.Load(); n != 0 {
+				t.Errorf("%d loans not returned", n)
 			}
 		})
 	}
