@@ -70,6 +70,13 @@ func TestRefReadsBackAndStoresNoBytes(t *testing.T) {
 		if n, err := s.Size(ctx, b.c); err != nil || n != len(b.data) {
 			t.Fatalf("Size(%s) = %d, %v", b.c, n, err)
 		}
+		// The mount borrows blocks (Lend): a referenced one is read
+		// and checked like Get, not taken for missing.
+		lent, release, err := s.Lend(ctx, b.c)
+		if err != nil || string(lent) != string(b.data) {
+			t.Fatalf("Lend(%s): %d bytes, %v", b.c, len(lent), err)
+		}
+		release()
 	}
 	mustHave(t, s, bs, true)
 	st, err := s.Stat(ctx)
