@@ -35,15 +35,15 @@ var (
 	epStats     = api.Endpoint[struct{}, StatsResult]{Path: "/v0/stats"}
 
 	// Transfers.
-	epFetch     = api.EventEndpoint[FetchArgs, FetchProgress, FetchResult]{Path: "/v0/transfer/fetch"}
+	epFetch = api.EventEndpoint[FetchArgs, FetchProgress, FetchResult]{Path: "/v0/transfer/fetch"}
 	// epFetchTo is a get whose output the daemon writes itself, for a
 	// caller of its own user on the unix socket (FetchTo).
 	epFetchTo = api.EventEndpoint[FetchToArgs, FetchProgress, FetchToResult]{Path: "/v0/transfer/fetch-to"}
 	// epFetchToStop stops a running epFetchTo by its ID and lets its
 	// caller wait for the clean-up in its own request.
 	epFetchToStop = api.Endpoint[FetchToStop, struct{}]{Path: "/v0/transfer/fetch-to/stop"}
-	epLimits    = api.Endpoint[LimitsArgs, Limits]{Path: "/v0/transfer/limits"}
-	epTransfers = api.Endpoint[struct{}, TransferStats]{Path: "/v0/transfer/stats"}
+	epLimits      = api.Endpoint[LimitsArgs, Limits]{Path: "/v0/transfer/limits"}
+	epTransfers   = api.Endpoint[struct{}, TransferStats]{Path: "/v0/transfer/stats"}
 	// epFetchBlock serves one block of a download in progress: a get
 	// through the daemon writes its output from these while epFetch is
 	// still downloading, instead of waiting for the whole DAG.
