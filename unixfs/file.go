@@ -277,7 +277,7 @@ func (f *File) SlicesContext(ctx context.Context, off int64, n int) ([][]byte, i
 	defer stop()
 	want := min(int64(n), f.Size()-off)
 	var out [][]byte
-	got, err := f.sliceNode(rctx, f.root, uint64(off), uint64(want), 0, &out)
+	got, err := f.lendNode(rctx, nil, f.root, uint64(off), uint64(want), 0, &out, nil)
 	if err != nil {
 		if ctx.Err() != nil && f.ctx.Err() == nil {
 			err = fmt.Errorf("%w: %w", context.Cause(ctx), err)
@@ -346,8 +346,10 @@ func (f *File) LendSlices(ctx context.Context, off int64, n int) (out [][]byte, 
 	return out, release, int(g), nil
 }
 
-// lendNode is sliceNode borrowing raw leaves from l (when not nil) that
-// are neither cached nor already fetched by a prefetch.
+// lendNode appends to out the slices of fn's content in [off, off+n),
+// walking the DAG as readNode does. With a Lender l it borrows raw leaves
+// that are neither cached nor already fetched by a prefetch (their
+// releases go to loans); with l nil it only loads, and loans is unused.
 func (f *File) lendNode(ctx context.Context, l Lender, fn *fileNode, off, n uint64, depth int, out *[][]byte, loans *[]func()) (uint64, error) {
 	if depth > maxDepth {
 		return 0, malformed(f.root.c, "file DAG deeper than %d", maxDepth)
@@ -440,40 +442,6 @@ func (f *File) checkLeaf(parent *fileNode, i int, data []byte, release func()) (
 		return nil, nil, malformed(parent.c, "child %s holds %d bytes, blocksizes say %d", parent.links[i], len(data), parent.sizes[i])
 	}
 	return data, release, nil
-}
-
-// sliceNode appends to out the slices of fn's content in [off, off+n);
-// it walks the DAG exactly as readNode does.
-func (f *File) sliceNode(ctx context.Context, fn *fileNode, off, n uint64, depth int, out *[][]byte) (uint64, error) {
-	if depth > maxDepth {
-		return 0, malformed(f.root.c, "file DAG deeper than %d", maxDepth)
-	}
-	var got uint64
-	if off < uint64(len(fn.data)) {
-		k := min(n, uint64(len(fn.data))-off)
-		if k > 0 {
-			*out = append(*out, fn.data[off:off+k:off+k])
-		}
-		got = k
-	}
-	for got < n {
-		cur := off + got
-		i := fn.child(cur)
-		if i == len(fn.links) {
-			return got, malformed(fn.c, "offset %d beyond children", cur)
-		}
-		child, err := f.load(ctx, fn, i)
-		if err != nil {
-			return got, err
-		}
-		end := min(n-got, fn.starts[i]+fn.sizes[i]-cur)
-		m, err := f.sliceNode(ctx, child, cur-fn.starts[i], end, depth+1, out)
-		got += m
-		if err != nil {
-			return got, err
-		}
-	}
-	return got, nil
 }
 
 // readNode fills p with fn's content starting at off; the caller keeps
