@@ -97,6 +97,14 @@ func (g *BlockGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 	case t.urgent <- c:
 	default:
 	}
+	if !t.onDemand {
+		if data, ok := g.await(ctx, c); ok {
+			return data, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
 	var last error = block.NotFound(c)
 	tried := map[*session]bool{}
 	busy := map[*session]bool{} // said "too many requests" this round
@@ -173,6 +181,60 @@ func (g *BlockGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 	}
 }
 
+// await waits while the background fetch brings c, if c is the root or in
+// the list it is fetching, and returns it once stored. A whole-file reader reads in the order the background fetch
+// fetches (and marks its block urgent), so the block is usually on its
+// way: asking a peer for it as well would fetch it twice and spend the
+// peers' request slots on duplicates (the gateway streamed a remote file
+// at 0.69 of a plain download that way). It gives up, and Get asks on
+// demand, when the background fetch has ended or received nothing for
+// awaitStall.
+func (g *BlockGetter) await(ctx context.Context, c cid.Cid) ([]byte, bool) {
+	t := g.t
+	if c != t.root {
+		// Only a block of the list being fetched is on its way; one of
+		// a level not listed yet is fetched on demand (the background
+		// then finds it stored and skips it).
+		l := t.cur.Load()
+		if l == nil {
+			return nil, false
+		}
+		if _, ok := l.index[string(c.Hash())]; !ok {
+			return nil, false
+		}
+	}
+	stored := t.awaitBlock(c)
+	if data, err := t.store.Get(ctx, c); err == nil {
+		return data, true
+	}
+	last := t.bytes.Load()
+	stall := time.NewTimer(awaitStall)
+	defer stall.Stop()
+	for {
+		select {
+		case <-stored:
+			data, err := t.store.Get(ctx, c)
+			return data, err == nil
+		case <-g.done:
+			return nil, false
+		case <-ctx.Done():
+			return nil, false
+		case <-stall.C:
+			now := t.bytes.Load()
+			if now == last {
+				return nil, false
+			}
+			last = now
+			stall.Reset(awaitStall)
+		}
+	}
+}
+
+// awaitStall is how long a reader waits on a background fetch that
+// receives nothing before asking peers for its block itself. A 1 MiB
+// block from a 1 MB/s peer takes about this long.
+const awaitStall = time.Second
+
 // maxBusyRetries bounds the rounds in which Get waits for peers that said
 // they have too many requests open (50 ms more each time: 2.75 s in all).
 const maxBusyRetries = 10
@@ -212,6 +274,7 @@ func (t *transfer) getOne(ctx context.Context, s *session, c cid.Cid) ([]byte, e
 					// next provider would fail the same way.
 					return nil, &storeError{err}
 				}
+				t.blockStored(c)
 				// The store may keep m.Data; the caller owns what Get returns.
 				return bytes.Clone(m.Data), nil
 			}

@@ -92,12 +92,48 @@ type transfer struct {
 
 	lastErr error // the latest failed run's error; coordinator only
 
+	// waiters are readers (BlockGetter.Get) waiting for the background
+	// fetch to store a block, by multihash; storing it closes the channel.
+	wmu     sync.Mutex
+	waiters map[string]chan struct{}
+	// cur is the list the coordinator is fetching, for readers to tell
+	// whether the background fetch is about to bring a block.
+	cur atomic.Pointer[list]
+
 	mu        sync.Mutex
 	known     map[peer.ID]bool
 	sessions  []*session // providers confirmed so far, for on-demand gets
 	peerReady chan struct{}
 	err       error
 	done      bool
+}
+
+// awaitBlock returns a channel closed when this transfer stores c. Register
+// before looking in the store, or a block stored in between is missed.
+func (t *transfer) awaitBlock(c cid.Cid) <-chan struct{} {
+	k := string(c.Hash())
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	if t.waiters == nil {
+		t.waiters = make(map[string]chan struct{})
+	}
+	ch := t.waiters[k]
+	if ch == nil {
+		ch = make(chan struct{})
+		t.waiters[k] = ch
+	}
+	return ch
+}
+
+// blockStored wakes the readers waiting for c.
+func (t *transfer) blockStored(c cid.Cid) {
+	k := string(c.Hash())
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	if ch := t.waiters[k]; ch != nil {
+		close(ch)
+		delete(t.waiters, k)
+	}
 }
 
 func (t *transfer) stop() {

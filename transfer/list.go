@@ -115,6 +115,7 @@ func (t *transfer) fetchList(refs []blockRef) error {
 	ctx, cancelAll := context.WithCancel(t.ctx)
 	defer cancelAll()
 	l := newList(refs)
+	t.cur.Store(l)
 	// Resume: whatever the store has is never asked for.
 	present := make([]bool, len(l.refs))
 	sizes := make([]int64, len(l.refs))
@@ -504,6 +505,7 @@ func (t *transfer) want(ctx context.Context, l *list, r *run, cids []cid.Cid, ev
 				// Stored before it counts as done.
 				l.left.Add(-1)
 				t.have.Add(n)
+				t.blockStored(m.CID)
 			}
 			s.consumed(len(m.Data))
 			s.release(m) // the store copied it (see Store)
