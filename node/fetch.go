@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/trove-p2p/trove/blockstore"
 	"github.com/trove-p2p/trove/internal/crashpoint"
@@ -114,6 +115,21 @@ func parseTarget(a FetchArgs) (path string, hints []peer.AddrInfo, noDHT bool, e
 // who asked for a copy keeps it through gc and serves it to others; `pin
 // rm` undoes both. Abandoned, the partial pin lasts Transfer.KeepPartial.
 func (n *Node) Fetch(ctx context.Context, a FetchArgs, fn func(FetchProgress)) (FetchResult, error) {
+	return n.fetch(ctx, a, fn, fetchHooks{})
+}
+
+// fetchHooks let FetchTo's write-once mode (nocopyget.go) take part in a
+// download. The zero value is a plain Fetch.
+type fetchHooks struct {
+	// store, if set, wraps the store the download writes into.
+	store func(root cid.Cid, st transfer.Store) transfer.Store
+	// complete, if set, runs once the download is complete and verified,
+	// before the repo is synced and the DAG pinned; an error fails the
+	// fetch as a download error would (the partial pin stays).
+	complete func(ctx context.Context, root cid.Cid) error
+}
+
+func (n *Node) fetch(ctx context.Context, a FetchArgs, fn func(FetchProgress), h fetchHooks) (FetchResult, error) {
 	x := n.xfer
 	if x == nil {
 		return FetchResult{}, ErrNoNetwork
@@ -142,7 +158,11 @@ func (n *Node) Fetch(ctx context.Context, a FetchArgs, fn func(FetchProgress)) (
 	done := make(chan error, 1)
 	// A getter rather than a bare Fetch, so a streaming get can read the
 	// blocks as they arrive (getstream.go); Ready tells it when to start.
-	bg, stop := x.fetchGetter(ctx, src.want(c, sess))
+	w := src.want(c, sess)
+	if h.store != nil {
+		w.Store = h.store(c, w.Store)
+	}
+	bg, stop := x.fetchGetter(ctx, w)
 	go func() { done <- bg.Wait(context.WithoutCancel(ctx)) }()
 	if fn != nil {
 		fn(FetchProgress{Cid: c.String(), Ready: true})
@@ -169,6 +189,9 @@ func (n *Node) Fetch(ctx context.Context, a FetchArgs, fn func(FetchProgress)) (
 	}
 	x.end(c)
 	res.Received, res.Have, res.Seconds = last.Bytes, last.Have, time.Since(start).Seconds()
+	if err == nil && h.complete != nil {
+		err = h.complete(ctx, c)
+	}
 	if err != nil {
 		if !pinned || prior.Kind == blockstore.PinPartial {
 			keep := x.keep

@@ -26,8 +26,9 @@ type FetchToArgs struct {
 	// Out is the absolute local path to write.
 	Out   string `json:"Out"`
 	Force bool   `json:"Force,omitempty"`
-	// NoCopy makes the output the only copy of its raw leaves once the
-	// download is complete, as GetOptions.NoCopy.
+	// NoCopy writes one file once: raw leaves go from the network
+	// straight into the output and the repo keeps references to them
+	// (nocopyget.go).
 	NoCopy bool `json:"NoCopy,omitempty"`
 	// ID, if set, lets the caller stop the request with epFetchToStop
 	// and still receive its result: a get interrupted by Ctrl-C waits
@@ -75,6 +76,9 @@ func (l *stopList) stop(id string) {
 type FetchToResult struct {
 	Fetch FetchResult `json:"Fetch"`
 	Get   GetResult   `json:"Get"`
+	// Direct, with NoCopy, is the bytes the download wrote only into the
+	// output file, never into the repo.
+	Direct int64 `json:"Direct,omitempty"`
 }
 
 // wroteTick spaces the Wrote events of FetchTo.
@@ -99,6 +103,9 @@ func (n *Node) FetchTo(ctx context.Context, a FetchToArgs, fn func(FetchProgress
 			defer mu.Unlock()
 			fn(p)
 		}
+	}
+	if a.NoCopy {
+		return n.fetchToNoCopy(ctx, a, emit)
 	}
 	fctx, cancelFetch := context.WithCancel(ctx)
 	defer cancelFetch()
@@ -196,11 +203,6 @@ func (n *Node) FetchTo(ctx context.Context, a FetchToArgs, fn func(FetchProgress
 	}
 	if first == nil && w.err != nil {
 		first = fmt.Errorf("get %s: %w", root, w.err)
-	}
-	if first == nil && a.NoCopy {
-		// The download is complete, so every leaf is in the store to
-		// be swapped for a reference into the file just written.
-		first = referOutput(ctx, n.Refer, root, a.Out)
 	}
 	return res, first
 }

@@ -121,11 +121,13 @@ type ReferResult struct {
 	Bytes int64 `json:"Bytes"` // their bytes, no longer stored in the repo
 }
 
-// Refer is the second half of get --nocopy: the output file is complete,
-// so every raw leaf of the DAG is checked against its range of the file
-// and its stored copy replaced by a reference there. It runs after the
-// download rather than during it, so the bytes are on disk twice until
-// then, and the copies' value-log space comes back at the next gc.
+// Refer is the second half of a get --nocopy that wrote its output from
+// the repo (offline, or a client the daemon does not write for): the
+// output file is complete, so every raw leaf of the DAG is checked
+// against its range of the file and its stored copy replaced by a
+// reference there. The bytes were on disk twice until then, and the
+// copies' value-log space comes back at the next gc. A get the daemon
+// writes itself never stores the leaves (nocopyget.go).
 func (n *Node) Refer(ctx context.Context, a ReferArgs) (ReferResult, error) {
 	if !filepath.IsAbs(a.File) {
 		return ReferResult{}, fmt.Errorf("--nocopy: %q is not an absolute path", a.File)

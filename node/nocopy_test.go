@@ -383,3 +383,163 @@ func TestNoCopyGateway(t *testing.T) {
 		t.Fatalf("whole file: %d %v, %d bytes", resp.StatusCode, err, len(got))
 	}
 }
+
+// TestFetchToNoCopyWritesOnce: get --nocopy through the daemon writes the
+// downloaded raw leaves only into the output file: the fetching repo's
+// value log never holds their bytes, yet it ends with references to every
+// leaf, the DAG pinned and readable. A leaf repeated in the file is
+// fetched once and written at both offsets.
+func TestFetchToNoCopyWritesOnce(t *testing.T) {
+	ctx := context.Background()
+	chunk := randomData(1<<20, 21)
+	data := append(append(append([]byte{}, chunk...), randomData(2<<20, 22)...), chunk...)
+	data = append(data, randomData(12345, 23)...)
+	a := startDaemon(t, t.TempDir(), DaemonOptions{})
+	res, err := a.Node().Add(ctx, entries(Entry{Path: "f", Kind: EntryFile, Content: bytes.NewReader(data)}), AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := res.Roots[0]
+
+	bdir := t.TempDir()
+	b := startDaemon(t, bdir, DaemonOptions{})
+	out := filepath.Join(t.TempDir(), "out.bin")
+	var wrote int64
+	fr, err := b.Node().FetchTo(ctx, FetchToArgs{FetchArgs: FetchArgs{Path: root, Peers: []string{peerAddr(a)}}, Out: out, NoCopy: true}, func(p FetchProgress) {
+		wrote = max(wrote, p.Wrote)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, data) {
+		t.Fatal("get --nocopy wrote other bytes")
+	}
+	unique := int64(len(data) - len(chunk))
+	if fr.Direct != unique || fr.Get.Bytes != int64(len(data)) || wrote != int64(len(data)) || fr.Fetch.Pin != "recursive" {
+		t.Fatalf("result %+v, last Wrote %d; want Direct %d, Bytes %d, pinned", fr, wrote, unique, len(data))
+	}
+	if n := vlogHolds(t, bdir, leafSamples(data)); n != 0 {
+		t.Fatalf("%d leaves reached the repo's value log", n)
+	}
+	st, err := b.Node().RepoStat(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Refs != 4 || st.RefBytes != unique || st.Bytes > 4096 {
+		t.Fatalf("repo after get --nocopy: %+v", st)
+	}
+	if !bytes.Equal(catBytes(t, b.Node(), root), data) {
+		t.Fatal("cat through the references differs")
+	}
+	if pinKind(t, b.Node(), root) != "recursive" {
+		t.Fatal("root not pinned")
+	}
+	ents, _ := os.ReadDir(filepath.Dir(out))
+	if len(ents) != 1 {
+		t.Fatalf("output directory holds %d entries, want only the output", len(ents))
+	}
+
+	// Again over the existing file: refused without Force.
+	if _, err := b.Node().FetchTo(ctx, FetchToArgs{FetchArgs: FetchArgs{Path: root}, Out: out, NoCopy: true}, nil); !errors.Is(err, os.ErrExist) {
+		t.Fatalf("get --nocopy over an existing file: %v", err)
+	}
+
+	// A repo that already stored the file (a plain fetch before): the
+	// leaves are copied out of it and their stored copies dropped.
+	cdir := t.TempDir()
+	c := startDaemon(t, cdir, DaemonOptions{})
+	if _, err := c.Node().Fetch(ctx, FetchArgs{Path: root, Peers: []string{peerAddr(a)}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	out2 := filepath.Join(t.TempDir(), "out2.bin")
+	fr, err = c.Node().FetchTo(ctx, FetchToArgs{FetchArgs: FetchArgs{Path: root}, Out: out2, NoCopy: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(out2); !bytes.Equal(got, data) || fr.Direct != 0 {
+		t.Fatalf("get --nocopy of a stored file: Direct %d, same bytes %v", fr.Direct, bytes.Equal(got, data))
+	}
+	if st, err := c.Node().RepoStat(ctx); err != nil || st.Refs != 4 || st.Bytes > 4096 {
+		t.Fatalf("repo after get --nocopy of stored content: %+v, %v", st, err)
+	}
+}
+
+// TestFetchToNoCopyRefuses: get --nocopy of a directory fails without
+// leaving anything in the output directory, and of a file whose bytes sit
+// in dag-pb leaves writes the file but says the repo keeps its copy.
+func TestFetchToNoCopyRefuses(t *testing.T) {
+	ctx := context.Background()
+	a := startDaemon(t, t.TempDir(), DaemonOptions{})
+	dirRes, err := a.Node().Add(ctx, entries(Entry{Path: "d/a.txt", Kind: EntryFile, Content: bytes.NewReader([]byte("a"))}), AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := randomData(3<<20, 24)
+	v0, err := a.Node().Add(ctx, entries(Entry{Path: "f", Kind: EntryFile, Content: bytes.NewReader(data)}), AddOptions{Profile: "unixfs-v0-2015"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := startDaemon(t, t.TempDir(), DaemonOptions{})
+	outDir := t.TempDir()
+	dirOut := filepath.Join(outDir, "d")
+	if _, err := b.Node().FetchTo(ctx, FetchToArgs{FetchArgs: FetchArgs{Path: dirRes.Roots[0], Peers: []string{peerAddr(a)}}, Out: dirOut, NoCopy: true}, nil); err == nil {
+		t.Fatal("get --nocopy of a directory succeeded")
+	}
+	if ents, _ := os.ReadDir(outDir); len(ents) != 0 {
+		t.Fatalf("get --nocopy of a directory left %d entries (%s...)", len(ents), ents[0].Name())
+	}
+	out := filepath.Join(outDir, "v0.bin")
+	_, err = b.Node().FetchTo(ctx, FetchToArgs{FetchArgs: FetchArgs{Path: v0.Roots[0], Peers: []string{peerAddr(a)}}, Out: out, NoCopy: true}, nil)
+	if !errors.Is(err, ErrNoRawLeaves) {
+		t.Fatalf("get --nocopy of dag-pb leaves: %v", err)
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, data) {
+		t.Fatal("get --nocopy of dag-pb leaves did not write the file")
+	}
+	if pinKind(t, b.Node(), v0.Roots[0]) != "recursive" {
+		t.Fatal("the download of dag-pb leaves is not pinned")
+	}
+}
+
+// TestFetchToNoCopyInterrupted: a get --nocopy stopped midway leaves
+// neither the output nor its temporary file, keeps the partial pin, and a
+// retry completes the file with every leaf a reference.
+func TestFetchToNoCopyInterrupted(t *testing.T) {
+	const size = 8 << 20
+	data := randomData(size, 25)
+	a, root := seed(t, data, DaemonOptions{Transfer: TransferOptions{MaxUpload: "4MB/s"}})
+	b := startDaemon(t, t.TempDir(), DaemonOptions{})
+	outDir := t.TempDir()
+	out := filepath.Join(outDir, "out.bin")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	args := FetchToArgs{FetchArgs: FetchArgs{Path: root, Peers: []string{peerAddr(a)}}, Out: out, NoCopy: true}
+	_, err := b.Node().FetchTo(ctx, args, func(p FetchProgress) {
+		if p.Wrote > 2<<20 {
+			cancel()
+		}
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted get --nocopy: %v", err)
+	}
+	if ents, _ := os.ReadDir(outDir); len(ents) != 0 {
+		t.Fatalf("interrupted get --nocopy left %s", ents[0].Name())
+	}
+	if got := pinKind(t, b.Node(), root); got != "partial" {
+		t.Fatalf("pin after interruption: %q", got)
+	}
+	zero := "0"
+	if _, err := a.Node().SetLimits(LimitsArgs{MaxUpload: &zero}); err != nil {
+		t.Fatal(err)
+	}
+	fr, err := b.Node().FetchTo(context.Background(), args, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, data) {
+		t.Fatal("retried get --nocopy wrote other bytes")
+	}
+	if st, err := b.Node().RepoStat(context.Background()); err != nil || st.Refs != 8 || st.Bytes > 4096 {
+		t.Fatalf("repo after the retry: %+v, %v (Direct %d)", st, err, fr.Direct)
+	}
+}

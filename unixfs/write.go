@@ -196,6 +196,15 @@ func (w *writer) contents(r *os.Root, at string, n *node, depth int) error {
 // window, but only along the current path.
 const dirReadAhead = 8
 
+// CreateTemp creates an empty file under a temporary name in r, the way
+// WriteTo stages a file before Publish gives it its name: O_EXCL, never
+// following a symlink. get --nocopy writes its output through it too.
+func CreateTemp(r *os.Root) (f *os.File, name string, err error) {
+	name = tempName()
+	f, err = r.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL|noFollow, 0o644)
+	return f, name, err
+}
+
 func tempName() string {
 	var b [8]byte
 	rand.Read(b[:])
@@ -220,7 +229,7 @@ func (w *writer) file(r *os.Root, local, name string, n *node) error {
 	}
 	if err == nil {
 		crashpoint.Hit(crashpoint.GetBeforeRename)
-		err = w.publish(r, tmp, name)
+		err = Publish(r, tmp, name, w.opts.Force)
 	}
 	if err != nil {
 		r.Remove(tmp)
@@ -256,12 +265,13 @@ func (w *writer) symlink(r *os.Root, local, name, target string) error {
 	return nil
 }
 
-// publish moves a finished temp file to its final name. Without Force it
-// uses link(2), which fails if the name exists (even as a dangling
-// symlink) instead of replacing it; on filesystems without hard links it
-// falls back to check-then-rename.
-func (w *writer) publish(r *os.Root, tmp, name string) error {
-	if w.opts.Force {
+// Publish moves a finished temp file in r to its final name. Without
+// force it uses link(2), which fails if the name exists (even as a
+// dangling symlink) instead of replacing it; on filesystems without hard
+// links it falls back to check-then-rename. With force it replaces a file
+// or symlink, never a directory.
+func Publish(r *os.Root, tmp, name string, force bool) error {
+	if force {
 		if err := notDir(r, name); err != nil {
 			return err
 		}
