@@ -153,6 +153,11 @@ func NewTCPClient(hostport, token string, o ClientOptions) *Client {
 	return newClient(Addr{"tcp", hostport}, token, o)
 }
 
+// streamSockBuf is the socket buffer each side of a unix-socket API
+// connection asks for: the default (~200 KiB) is a fifth of a block, so a
+// daemon streaming cat output waited on the reader five times a block.
+const streamSockBuf = 4 << 20
+
 func newClient(a Addr, token string, o ClientOptions) *Client {
 	d := &net.Dialer{Timeout: o.DialTimeout}
 	tr := &http.Transport{
@@ -167,7 +172,11 @@ func newClient(a Addr, token string, o ClientOptions) *Client {
 	if a.Network == "unix" {
 		path := a.Address
 		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return d.DialContext(ctx, "unix", path)
+			c, err := d.DialContext(ctx, "unix", path)
+			if uc, ok := c.(*net.UnixConn); ok {
+				uc.SetReadBuffer(streamSockBuf)
+			}
+			return c, err
 		}
 		base = "http://trove"
 	} else {

@@ -14,6 +14,7 @@ type localUserKey struct{}
 // be anyone, anywhere.
 func connContext(ctx context.Context, c net.Conn) context.Context {
 	if uc, ok := c.(*net.UnixConn); ok {
+		uc.SetWriteBuffer(streamSockBuf)
 		if uid, ok := peerUID(uc); ok && uid == os.Getuid() {
 			return context.WithValue(ctx, localUserKey{}, true)
 		}
