@@ -18,10 +18,10 @@ cat "$SRC" > /dev/null
 fresh() { # a repo whose daemon stays on 127.0.0.1
 	rm -rf "$1"; "$BIN" --repo "$1" init >/dev/null
 	for kv in 'Swarm.ListenAddrs ["/ip4/127.0.0.1/tcp/0"]' 'Swarm.MDNS false' 'Swarm.NAT false' \
-		'Swarm.AutoNAT false' 'Swarm.RelayClient false' 'Swarm.HolePunching false' \
-		'Gateway.ListenAddr ""'; do
-		"$BIN" --repo "$1" config set $kv 2>/dev/null || true
+		'Swarm.AutoNAT false' 'Swarm.RelayClient false' 'Swarm.HolePunching false'; do
+		"$BIN" --repo "$1" config set $kv
 	done
+	"$BIN" --repo "$1" config set Gateway.ListenAddr ''
 }
 PID=
 start() {

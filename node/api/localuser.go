@@ -15,6 +15,7 @@ type localUserKey struct{}
 func connContext(ctx context.Context, c net.Conn) context.Context {
 	if uc, ok := c.(*net.UnixConn); ok {
 		uc.SetWriteBuffer(streamSockBuf)
+		uc.SetReadBuffer(streamSockBuf)
 		if uid, ok := peerUID(uc); ok && uid == os.Getuid() {
 			return context.WithValue(ctx, localUserKey{}, true)
 		}
