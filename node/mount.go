@@ -14,10 +14,6 @@ import (
 	"github.com/trove-p2p/trove/unixfs"
 )
 
-// epMount is the API route `trove mount` uses while a daemon runs: the
-// daemon mounts, and the request stays open for the mount's lifetime.
-var epMount = api.EventEndpoint[MountArgs, MountEvent, MountResult]{Path: "/v0/mount"}
-
 // MountArgs are the arguments of epMount.
 type MountArgs struct {
 	// Dir is the mount point, absolute (the daemon's working directory
