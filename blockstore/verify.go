@@ -31,6 +31,17 @@ type VerifyOptions struct {
 	MaxListed int
 }
 
+// withDefaults returns o with every zero field at its documented default.
+func (o VerifyOptions) withDefaults() VerifyOptions {
+	if o.Links == nil {
+		o.Links = DefaultLinks
+	}
+	if o.MaxListed <= 0 {
+		o.MaxListed = 1000
+	}
+	return o
+}
+
 // BadBlock is a stored block that failed verification.
 type BadBlock struct {
 	Hash multihash.Multihash
@@ -83,12 +94,7 @@ type VerifyResult struct {
 // digest, which is why blocks are keyed without it.
 func (s *Store) Verify(ctx context.Context, o VerifyOptions) (VerifyResult, error) {
 	start := time.Now()
-	if o.Links == nil {
-		o.Links = DefaultLinks
-	}
-	if o.MaxListed <= 0 {
-		o.MaxListed = 1000
-	}
+	o = o.withDefaults()
 	var res VerifyResult
 	bad := make(map[string]struct{})
 	err := s.scanBlocks(ctx, func(mh []byte, item *badger.Item) bool {

@@ -109,6 +109,17 @@ type Options struct {
 	Debug bool
 }
 
+// withDefaults returns o with every zero field at its documented default.
+func (o Options) withDefaults() Options {
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
 // DefaultTimeout is Options.Timeout's default: long enough for a DHT
 // search and a first block over a slow link, short enough that a reader
 // of content nobody serves gets its EIO within a minute.
@@ -167,10 +178,8 @@ type Mountpoint struct {
 // fusermount). A stale trove mount at dir (its process was killed) is
 // detached first; every other obstacle is an error that says what to do.
 func Mount(dir string, c Content, o Options) (*Mountpoint, error) {
+	o = o.withDefaults()
 	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
@@ -182,9 +191,6 @@ func Mount(dir string, c Content, o Options) (*Mountpoint, error) {
 		dir: abs, c: c, log: log, timeout: o.Timeout, since: time.Now(),
 		uid: uint32(os.Getuid()), gid: uint32(os.Getgid()), done: make(chan struct{}),
 		loans: make(map[*lentResult]*handle),
-	}
-	if m.timeout <= 0 {
-		m.timeout = DefaultTimeout
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	opts := m.options(o)

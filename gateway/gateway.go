@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -78,8 +79,8 @@ type Options struct {
 	// "localhost"); a path request whose Host is one of them redirects
 	// there.
 	Subdomain []string
-	// Log receives one line per failed request; nil discards them.
-	Log func(msg string, args ...any)
+	// Logger receives one warning per failed request; nil discards them.
+	Logger *slog.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -98,8 +99,8 @@ func (o Options) withDefaults() Options {
 	if o.RateBurst <= 0 {
 		o.RateBurst = int(max(10*o.RatePerClient, 1))
 	}
-	if o.Log == nil {
-		o.Log = func(string, ...any) {}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return o
 }

@@ -315,7 +315,7 @@ func (h *Handler) fail(q *request, err error) {
 		code = http.StatusBadGateway
 	}
 	if code >= 500 {
-		h.o.Log("gateway request failed", "path", q.contentPath, "status", code, "err", err)
+		h.o.Logger.Warn("gateway request failed", "path", q.contentPath, "status", code, "err", err)
 	}
 	hd := q.w.Header()
 	for _, k := range []string{"Etag", "Cache-Control", "Content-Disposition", "X-Content-Type-Options"} {

@@ -198,7 +198,7 @@ func (h *Handler) serveCAR(q *request, f format) {
 // cut connection, never a well-formed but incomplete body.
 func abort(h *Handler, q *request, err error) {
 	if q.r.Context().Err() == nil {
-		h.o.Log("gateway response aborted", "path", q.contentPath, "err", err)
+		h.o.Logger.Warn("gateway response aborted", "path", q.contentPath, "err", err)
 	}
 	panic(http.ErrAbortHandler)
 }

@@ -48,6 +48,10 @@ var (
 	// through the daemon writes its output from these while epFetch is
 	// still downloading, instead of waiting for the whole DAG.
 	epFetchBlock = api.StreamEndpoint[FetchBlockArgs]{Path: "/v0/transfer/block"}
+
+	// epMount is `trove mount` while a daemon runs: the daemon mounts, and
+	// the request stays open for the mount's lifetime.
+	epMount = api.EventEndpoint[MountArgs, MountEvent, MountResult]{Path: "/v0/mount"}
 )
 
 // contentCAR is the media type of a CAR stream, both ways.

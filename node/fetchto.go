@@ -72,6 +72,21 @@ func (l *stopList) stop(id string) {
 	}
 }
 
+// FetchTo runs Node.FetchTo so that StopFetchTo(a.ID) can end it: the
+// stop comes in a request of its own, and the caller still receives this
+// one's answer once the clean-up is done.
+func (d *Daemon) FetchTo(ctx context.Context, a FetchToArgs, fn func(FetchProgress)) (FetchToResult, error) {
+	if a.ID != "" {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer d.stops.add(a.ID, cancel)()
+	}
+	return d.node.FetchTo(ctx, a, fn)
+}
+
+// StopFetchTo cancels the running FetchTo named id, if there is one.
+func (d *Daemon) StopFetchTo(id string) { d.stops.stop(id) }
+
 // FetchToResult is a download's result and what was written.
 type FetchToResult struct {
 	Fetch FetchResult `json:"Fetch"`

@@ -99,7 +99,7 @@ func (d *Daemon) startGateway(o DaemonOptions) error {
 		MaxConcurrent:      cfg.MaxConcurrent,
 		RatePerClient:      cfg.RatePerClient,
 		Subdomain:          []string{"localhost"},
-		Log:                d.log.With("component", "gateway").Warn,
+		Logger:             d.log.With("component", "gateway"),
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &gatewayServer{

@@ -14,10 +14,6 @@ import (
 	"github.com/trove-p2p/trove/unixfs"
 )
 
-// epMount is the API route `trove mount` uses while a daemon runs: the
-// daemon mounts, and the request stays open for the mount's lifetime.
-var epMount = api.EventEndpoint[MountArgs, MountEvent, MountResult]{Path: "/v0/mount"}
-
 // MountArgs are the arguments of epMount.
 type MountArgs struct {
 	// Dir is the mount point, absolute (the daemon's working directory
@@ -179,44 +175,42 @@ func (d *Daemon) unmountAll() {
 	}
 }
 
-// mountRoutes registers epMount. The request body is the lifeline: the
+// MountHeld mounts a.Dir and holds the mount while body stays open: the
 // client keeps it open while it wants the mount and closes it (Ctrl-C) to
-// unmount; a client that dies drops the connection, which ends the
-// request's context. Either way the daemon unmounts and, if the client is
-// still there, answers with a MountResult.
-func (d *Daemon) mountRoutes(s api.Registrar) {
-	epMount.Register(s, func(ctx context.Context, a MountArgs, body api.Body, emit func(MountEvent) error) (MountResult, error) {
-		if !filepath.IsAbs(a.Dir) {
-			return MountResult{}, fmt.Errorf("%w: mount point %q must be an absolute path", api.ErrBadRequest, a.Dir)
-		}
-		m, err := d.mountFor(a.Dir, time.Duration(a.Timeout))
-		if err != nil {
-			return MountResult{}, err
-		}
-		res := MountResult{Dir: m.Dir()}
-		if err := emit(MountEvent{Dir: m.Dir()}); err != nil {
-			return res, errors.Join(err, m.Unmount())
-		}
-		released := make(chan struct{})
-		go func() {
-			io.Copy(io.Discard, body)
-			close(released)
-		}()
-		select {
-		case <-released:
-			res.Reason = MountEndedByClient
-		case <-ctx.Done():
+// unmount, and a client that dies drops the connection, which ends ctx.
+// Either way the mount is unmounted and the result says why, for a
+// client still there to read. emit is told once the mount is live.
+func (d *Daemon) MountHeld(ctx context.Context, a MountArgs, body io.Reader, emit func(MountEvent) error) (MountResult, error) {
+	if !filepath.IsAbs(a.Dir) {
+		return MountResult{}, fmt.Errorf("%w: mount point %q must be an absolute path", api.ErrBadRequest, a.Dir)
+	}
+	m, err := d.mountFor(a.Dir, time.Duration(a.Timeout))
+	if err != nil {
+		return MountResult{}, err
+	}
+	res := MountResult{Dir: m.Dir()}
+	if err := emit(MountEvent{Dir: m.Dir()}); err != nil {
+		return res, errors.Join(err, m.Unmount())
+	}
+	released := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, body)
+		close(released)
+	}()
+	select {
+	case <-released:
+		res.Reason = MountEndedByClient
+	case <-ctx.Done():
+		res.Reason = MountEndedByShutdown
+	case <-m.Done():
+		res.Reason = MountEndedOutside
+		d.mu.Lock()
+		if d.unmounting {
 			res.Reason = MountEndedByShutdown
-		case <-m.Done():
-			res.Reason = MountEndedOutside
-			d.mu.Lock()
-			if d.unmounting {
-				res.Reason = MountEndedByShutdown
-			}
-			d.mu.Unlock()
 		}
-		return res, m.Unmount()
-	})
+		d.mu.Unlock()
+	}
+	return res, m.Unmount()
 }
 
 // mountGrace is how long Remote.Mount waits for the daemon's answer after

@@ -216,7 +216,7 @@ func (n *Node) BlockStat(ctx context.Context, path string) (BlockStat, error) {
 	}
 	var size int
 	if n.verify {
-		data, err := n.get.Get(ctx, c)
+		data, err := n.Content(Source{Offline: true}).Block(ctx, c)
 		size = len(data)
 		if err != nil {
 			return BlockStat{}, err
@@ -237,7 +237,8 @@ func (n *Node) BlockGet(ctx context.Context, path string, w io.Writer) (int64, e
 	if err != nil {
 		return 0, err
 	}
-	data, err := n.get.Get(ctx, c)
+	// Local blocks only, like DagExport: block get never fetches.
+	data, err := n.Content(Source{Offline: true}).Block(ctx, c)
 	if err != nil {
 		return 0, err
 	}

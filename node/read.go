@@ -144,7 +144,10 @@ func (n *Node) Get(ctx context.Context, path, out string, o GetOptions) (GetResu
 			return GetResult{}, fmt.Errorf("get %s: --nocopy: %w", path, err)
 		}
 	}
-	st, err := unixfs.WriteTo(ctx, n.get, c, out, unixfs.WriteOptions{Force: o.Force, Progress: o.Progress})
+	// Local blocks only: this is the get without a daemon, and a get
+	// through one fetches in FetchTo or in the client instead.
+	g := n.Content(Source{Offline: true}).Getter()
+	st, err := unixfs.WriteTo(ctx, g, c, out, unixfs.WriteOptions{Force: o.Force, Progress: o.Progress})
 	res := GetResult{Cid: c.String(), Path: out, Files: st.Files, Dirs: st.Dirs, Symlinks: st.Symlinks, Bytes: st.Bytes}
 	if err != nil {
 		return res, fmt.Errorf("get %s: %w", path, err)

@@ -262,20 +262,17 @@ func (d *Daemon) routes() {
 		if !api.LocalUser(ctx) {
 			return FetchToResult{}, ErrWriteRefused
 		}
-		if a.ID != "" {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithCancel(ctx)
-			defer d.stops.add(a.ID, cancel)()
-		}
-		return n.FetchTo(ctx, a, func(p FetchProgress) { emit(p) })
+		return d.FetchTo(ctx, a, func(p FetchProgress) { emit(p) })
 	})
 	epFetchToStop.Register(s, func(ctx context.Context, a FetchToStop) (struct{}, error) {
-		d.stops.stop(a.ID)
+		d.StopFetchTo(a.ID)
 		return struct{}{}, nil
 	})
 	epLimits.Register(s, func(ctx context.Context, a LimitsArgs) (Limits, error) { return n.SetLimits(a) })
 	epTransfers.Register(s, func(ctx context.Context, _ struct{}) (TransferStats, error) { return n.Transfers() })
-	d.mountRoutes(s)
+	epMount.Register(s, func(ctx context.Context, a MountArgs, body api.Body, emit func(MountEvent) error) (MountResult, error) {
+		return d.MountHeld(ctx, a, body, emit)
+	})
 	epFetchBlock.Register(s, func(ctx context.Context, a FetchBlockArgs, w io.Writer) error {
 		data, err := n.FetchBlock(ctx, a)
 		if err != nil {

@@ -116,22 +116,9 @@ func (t *transfer) fetchList(refs []blockRef) error {
 	defer cancelAll()
 	l := newList(refs)
 	t.cur.Store(l)
-	// Resume: whatever the store has is never asked for.
-	present := make([]bool, len(l.refs))
-	sizes := make([]int64, len(l.refs))
-	for i, r := range l.refs {
-		sizes[i] = l.size(i)
-		ok, err := t.store.Has(ctx, r.c)
-		if err != nil {
-			return err
-		}
-		if ok {
-			present[i] = true
-			l.state[i].Store(true)
-			t.have.Add(t.presentSize(ctx, l, i))
-			continue
-		}
-		l.left.Add(1)
+	present, sizes, err := t.scanPresent(ctx, l)
+	if err != nil {
+		return err
 	}
 	var spans []*span
 	for _, idx := range planSpans(sizes, present, t.f.opts.SpanBytes) {
@@ -142,88 +129,28 @@ func (t *transfer) fetchList(refs []blockRef) error {
 	}
 
 	events := make(chan event, 256)
-	var peers []*tpeer
-	t.mu.Lock()
-	for _, s := range t.sessions {
-		peers = append(peers, &tpeer{s: s})
-	}
-	t.mu.Unlock()
-	seen := map[*session]bool{}
-	for _, p := range peers {
-		seen[p.s] = true
-	}
+	peers, seen := t.peersNow()
 	runs := map[*run]struct{}{}
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-
-	// stopRun cancels a run the coordinator no longer wants (its span
-	// is done, or was stolen) and takes it off the books at once, so the
-	// scheduler sees the room immediately.
-	stopRun := func(r *run) {
-		if r.stopped {
-			return
-		}
-		r.stopped = true
-		r.cancel()
-		r.p.dropRun(r)
-		delete(r.sp.holders, r)
-		r.p.addInflight(-r.bytes, time.Now())
-		r.bytes = 0
-	}
 	defer func() {
 		for r := range runs {
-			stopRun(r)
+			r.stop()
 		}
 	}()
 
 	for {
 		now := time.Now()
-		// Drop finished spans; ask the scheduler about the rest.
-		live := spans[:0]
-		for _, sp := range spans {
-			if spanLeft(l, sp) > 0 {
-				live = append(live, sp)
-			} else {
-				for r := range sp.holders {
-					stopRun(r)
-				}
-			}
-		}
-		spans = live
+		spans = dropDone(l, spans)
 		if l.left.Load() == 0 {
 			return nil
 		}
-		loads := make([]PeerLoad, len(peers))
-		alive := 0
-		for i, p := range peers {
-			loads[i] = PeerLoad{Rate: p.rate, Inflight: p.inflight, Usable: p.usable(now)}
-			if !p.dead && p.s.Err() == nil {
-				alive++
-			}
-		}
+		loads, sl, alive := schedInput(l, peers, spans, now)
 		t.npeer.Store(int32(alive))
-		sl := make([]SpanLoad, len(spans))
-		pidx := map[*tpeer]int{}
-		for i, p := range peers {
-			pidx[p] = i
-		}
-		for i, sp := range spans {
-			// A span the server may already be sending counts as started:
-			// the server serves maxBulkActive requests at a time, in order,
-			// so only runs queued behind those are free to move.
-			started := sp.started
-			for r := range sp.holders {
-				started = started || slices.Index(r.p.runs, r) < maxBulkActive
-			}
-			sl[i] = SpanLoad{Bytes: spanBytes(l, sp), Urgent: sp.urgent, Started: started}
-			for r := range sp.holders {
-				sl[i].Holders = append(sl[i].Holders, pidx[r.p])
-			}
-		}
 		for _, a := range Schedule(loads, sl, t.f.opts.Sched) {
 			if a.Steal {
 				for r := range spans[a.Span].holders {
-					stopRun(r)
+					r.stop()
 				}
 			}
 			r := t.startRun(ctx, l, peers[a.Peer], spans[a.Span], events)
@@ -273,6 +200,109 @@ func (t *transfer) fetchList(refs []blockRef) error {
 			}
 		}
 	}
+}
+
+// scanPresent marks what the store already has as stored, so a resumed
+// download never asks for it, and counts the rest in l.left. It returns
+// which blocks were present and every block's expected size, for
+// planSpans.
+func (t *transfer) scanPresent(ctx context.Context, l *list) (present []bool, sizes []int64, err error) {
+	present = make([]bool, len(l.refs))
+	sizes = make([]int64, len(l.refs))
+	for i, r := range l.refs {
+		sizes[i] = l.size(i)
+		ok, err := t.store.Has(ctx, r.c)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			present[i] = true
+			l.state[i].Store(true)
+			t.have.Add(t.presentSize(ctx, l, i))
+			continue
+		}
+		l.left.Add(1)
+	}
+	return present, sizes, nil
+}
+
+// peersNow is a list's starting providers: the transfer's sessions at
+// this moment. seen holds their sessions, so a peer that newPeer reports
+// again later is not added twice.
+func (t *transfer) peersNow() (peers []*tpeer, seen map[*session]bool) {
+	t.mu.Lock()
+	for _, s := range t.sessions {
+		peers = append(peers, &tpeer{s: s})
+	}
+	t.mu.Unlock()
+	seen = map[*session]bool{}
+	for _, p := range peers {
+		seen[p.s] = true
+	}
+	return peers, seen
+}
+
+// dropDone returns the spans with blocks still missing, stopping the runs
+// that hold the finished ones. It reuses spans' array.
+func dropDone(l *list, spans []*span) []*span {
+	live := spans[:0]
+	for _, sp := range spans {
+		if spanLeft(l, sp) > 0 {
+			live = append(live, sp)
+		} else {
+			for r := range sp.holders {
+				r.stop()
+			}
+		}
+	}
+	return live
+}
+
+// schedInput is what Schedule decides from: each peer's load, each span's
+// load and holders (as indexes into peers), and how many peers are alive,
+// usable now or not.
+func schedInput(l *list, peers []*tpeer, spans []*span, now time.Time) (loads []PeerLoad, sl []SpanLoad, alive int) {
+	loads = make([]PeerLoad, len(peers))
+	for i, p := range peers {
+		loads[i] = PeerLoad{Rate: p.rate, Inflight: p.inflight, Usable: p.usable(now)}
+		if !p.dead && p.s.Err() == nil {
+			alive++
+		}
+	}
+	sl = make([]SpanLoad, len(spans))
+	pidx := map[*tpeer]int{}
+	for i, p := range peers {
+		pidx[p] = i
+	}
+	for i, sp := range spans {
+		// A span the server may already be sending counts as started:
+		// the server serves maxBulkActive requests at a time, in order,
+		// so only runs queued behind those are free to move.
+		started := sp.started
+		for r := range sp.holders {
+			started = started || slices.Index(r.p.runs, r) < maxBulkActive
+		}
+		sl[i] = SpanLoad{Bytes: spanBytes(l, sp), Urgent: sp.urgent, Started: started}
+		for r := range sp.holders {
+			sl[i].Holders = append(sl[i].Holders, pidx[r.p])
+		}
+	}
+	return loads, sl, alive
+}
+
+// stop cancels a run the coordinator no longer wants (its span is done,
+// or was stolen) and takes it off the books at once, so the scheduler
+// sees the room immediately. Only the coordinator calls it.
+func (r *run) stop() {
+	if r.stopped {
+		return
+	}
+	r.stopped = true
+	r.cancel()
+	r.p.dropRun(r)
+	delete(r.sp.holders, r)
+	r.p.addInflight(-r.bytes, time.Now())
+	r.bytes = 0
 }
 
 // newList indexes refs by multihash. Identical blocks (a file of zeros)

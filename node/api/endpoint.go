@@ -10,10 +10,10 @@ import (
 	"time"
 )
 
-// Built-in routes every daemon serves.
-const (
-	PathPing     = "/v0/ping"
-	PathShutdown = "/v0/shutdown"
+// Built-in routes every daemon serves, whatever it registers besides.
+var (
+	epPing     = Endpoint[struct{}, PingResult]{Method: http.MethodGet, Path: "/v0/ping"}
+	epShutdown = Endpoint[struct{}, struct{}]{Path: "/v0/shutdown"}
 )
 
 // PingResult identifies the daemon answering, for `daemon status` output and
@@ -222,14 +222,13 @@ func (e EventEndpoint[In, Ev, Out]) Upload(ctx context.Context, c *Client, in In
 // Ping asks the daemon who it is; it doubles as a liveness check stronger
 // than a successful connect.
 func (c *Client) Ping(ctx context.Context) (PingResult, error) {
-	var out PingResult
-	err := c.Call(ctx, http.MethodGet, PathPing, nil, &out)
-	return out, err
+	return epPing.Call(ctx, c, struct{}{})
 }
 
 // Shutdown asks the daemon to stop gracefully. It returns once the request
 // is accepted, before the daemon has finished stopping; wait for Dial to
 // report ErrNoDaemon to know it is gone.
 func (c *Client) Shutdown(ctx context.Context) error {
-	return c.Call(ctx, http.MethodPost, PathShutdown, nil, nil)
+	_, err := epShutdown.Call(ctx, c, struct{}{})
+	return err
 }

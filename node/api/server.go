@@ -165,14 +165,14 @@ func NewServer(o Options) (*Server, error) {
 		serveErrs:  make(chan error, 2),
 		stopReq:    make(chan struct{}),
 	}
-	s.mux.Handle("GET "+PathPing, JSONHandler(func(context.Context, struct{}) (PingResult, error) {
+	epPing.Register(s, func(context.Context, struct{}) (PingResult, error) {
 		return PingResult{PID: os.Getpid(), Since: s.started}, nil
-	}))
-	s.mux.Handle("POST "+PathShutdown, JSONHandler(func(context.Context, struct{}) (struct{}, error) {
+	})
+	epShutdown.Register(s, func(context.Context, struct{}) (struct{}, error) {
 		s.log.Info("shutdown requested through the API")
 		s.stopOnce.Do(func() { close(s.stopReq) })
 		return struct{}{}, nil
-	}))
+	})
 	s.mux.Handle("GET /debug/metrics/prometheus", m.handler(o.Metrics))
 	// Registered by hand because importing net/http/pprof only wires
 	// DefaultServeMux, which trove never serves; this keeps profiling behind
