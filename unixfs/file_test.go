@@ -452,3 +452,35 @@ func TestFileLendSlices(t *testing.T) {
 		})
 	}
 }
+
+// TestFileWriteToLends: WriteTo over a Lender getter, from the start and
+// from a seek, writes exactly the file's bytes and returns every loan.
+func TestFileWriteToLends(t *testing.T) {
+	ctx := context.Background()
+	for i, tc := range fileShapes {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBuilder(t)
+			want := randBytes(uint64(i)+100, tc.size)
+			ls := &lendingStore{Getter: b.s}
+			root := b.file(want, tc.o)
+			for _, from := range []int64{0, int64(tc.size) / 3} {
+				f, err := NewFile(ctx, ls, root)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := f.Seek(from, io.SeekStart); err != nil {
+					t.Fatal(err)
+				}
+				var out bytes.Buffer
+				n, err := f.WriteTo(&out)
+				if err != nil || n != int64(tc.size)-from || !bytes.Equal(out.Bytes(), want[from:]) {
+					t.Errorf("WriteTo from %d: %d bytes, %v; want %d", from, n, err, int64(tc.size)-from)
+				}
+				f.Close()
+				if n := ls.out.Load(); n != 0 {
+					t.Errorf("%d loans not returned", n)
+				}
+			}
+		})
+	}
+}
