@@ -74,6 +74,14 @@ type AddOptions struct {
 	// of the daemon sends none; the daemon must be able to read the path.
 	// It needs a layout with raw leaves and cannot go with OnlyHash.
 	NoCopy string `json:"NoCopy,omitempty"`
+	// LocalFiles lets a client of the daemon on its unix socket, of the
+	// daemon's own user, name local files by path instead of sending
+	// their bytes: the daemon opens them itself, so an add through it
+	// reads each file once, as offline, instead of copying it through
+	// the socket. Another caller is refused with ErrReadRefused (its
+	// paths need not name the daemon's files) and sends the bytes. A node
+	// adding in process ignores it.
+	LocalFiles bool `json:"LocalFiles,omitempty"`
 	// Progress, if set, is called from the importing goroutine with the
 	// running total of content bytes read. It is for display only.
 	Progress func(bytes int64) `json:"-"`

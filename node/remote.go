@@ -40,8 +40,14 @@ func (r *Remote) Close() error { return r.c.Close() }
 // (stdin) as the raw request body (it must then be the only entry, as the
 // CLI guarantees), anything else as a tar stream written while it is being
 // sent. Local walking happens here, so a walk error (a
-// missing file, a special file) is reported exactly as offline.
+// missing file, a special file) is reported exactly as offline. With
+// o.LocalFiles, on the unix socket, files from FileEntries go as their
+// paths and the daemon reads them (ErrReadRefused if it will not: the
+// caller then adds again without LocalFiles).
 func (r *Remote) Add(ctx context.Context, entries iter.Seq2[Entry, error], o AddOptions) (AddResult, error) {
+	if r.c.Addr().Network != "unix" {
+		o.LocalFiles = false // the daemon may be on another machine
+	}
 	if o.NoCopy != "" {
 		// The daemon opens the file itself (AddOptions.NoCopy): the
 		// request carries its path and no content.
@@ -83,9 +89,10 @@ func (r *Remote) Add(ctx context.Context, entries iter.Seq2[Entry, error], o Add
 				}
 			}
 		}
+		byPath := o.LocalFiles
 		go func() {
 			defer close(done)
-			walkErr = WriteTar(pw, rest)
+			walkErr = writeTar(pw, rest, byPath)
 			pw.CloseWithError(walkErr)
 		}()
 	}

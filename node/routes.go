@@ -162,6 +162,9 @@ const KindNoSpace = "no-space"
 // KindWriteRefused is the API error kind of ErrWriteRefused.
 const KindWriteRefused = "write-refused"
 
+// KindReadRefused is the API error kind of ErrReadRefused.
+const KindReadRefused = "read-refused"
+
 // Kinds is the error registry of the node's API: the api defaults plus the
 // sentinels of the layers below, so an error keeps its exit code across
 // the socket.
@@ -174,6 +177,7 @@ func Kinds() *api.Kinds {
 	k.Register(api.KindExists, http.StatusConflict, repo.ErrExists)
 	k.Register(api.KindUnsupported, http.StatusServiceUnavailable, ErrNoNetwork)
 	k.Register(KindWriteRefused, http.StatusForbidden, ErrWriteRefused)
+	k.Register(KindReadRefused, http.StatusForbidden, ErrReadRefused)
 	return k
 }
 
@@ -185,9 +189,12 @@ func Kinds() *api.Kinds {
 func (d *Daemon) routes() {
 	s, n := tracked{d}, d.node
 	epAdd.Register(s, func(ctx context.Context, o AddOptions, body api.Body, emit func(AddProgress) error) (AddResult, error) {
+		if o.LocalFiles && !api.LocalUser(ctx) {
+			return AddResult{}, ErrReadRefused
+		}
 		entries := ReaderEntry(body.Reader)
 		if body.ContentType == api.ContentTar {
-			entries = TarEntries(body.Reader)
+			entries = tarEntries(body.Reader, o.LocalFiles)
 		}
 		// Progress comes from the importing goroutine; ticking it keeps
 		// a fast import from spending its time writing events.

@@ -133,7 +133,15 @@ references. Needs raw leaves (the default profile).`,
 				if err := needTicketDaemon(b, ticket); err != nil {
 					return err
 				}
+				// Through the daemon, name local files by path so that it
+				// reads them itself; a daemon that will not (another user,
+				// the TCP API) gets the bytes.
+				o.LocalFiles = !noCopy && !slices.Contains(args, "-")
 				res, err := b.Add(ctx, entries, o)
+				if errors.Is(err, node.ErrReadRefused) {
+					o.LocalFiles = false
+					res, err = b.Add(ctx, entries, o)
+				}
 				bar.finish()
 				if err != nil {
 					return err
