@@ -121,8 +121,9 @@ func (n *Node) Fetch(ctx context.Context, a FetchArgs, fn func(FetchProgress)) (
 // fetchHooks let FetchTo's write-once mode (nocopyget.go) take part in a
 // download. The zero value is a plain Fetch.
 type fetchHooks struct {
-	// store, if set, wraps the store the download writes into.
-	store func(root cid.Cid, st transfer.Store) transfer.Store
+	// store, if set, wraps the store the download writes into; an error
+	// fails the fetch before anything is downloaded.
+	store func(ctx context.Context, root cid.Cid, st transfer.Store) (transfer.Store, error)
 	// complete, if set, runs once the download is complete and verified,
 	// before the repo is synced and the DAG pinned; an error fails the
 	// fetch as a download error would (the partial pin stays).
@@ -147,6 +148,14 @@ func (n *Node) fetch(ctx context.Context, a FetchArgs, fn func(FetchProgress), h
 		return FetchResult{}, err
 	}
 	res := FetchResult{Cid: c.String()}
+	w := src.want(c, sess)
+	if h.store != nil {
+		st, err := h.store(ctx, c, w.Store)
+		if err != nil {
+			return res, err
+		}
+		w.Store = st
+	}
 	prior, pinned := x.pin(ctx, c)
 	if !pinned {
 		if err := n.store.Pin(ctx, c, blockstore.PinOptions{Kind: blockstore.PinPartial, Name: partialName(start)}); err != nil {
@@ -158,10 +167,6 @@ func (n *Node) fetch(ctx context.Context, a FetchArgs, fn func(FetchProgress), h
 	done := make(chan error, 1)
 	// A getter rather than a bare Fetch, so a streaming get can read the
 	// blocks as they arrive (getstream.go); Ready tells it when to start.
-	w := src.want(c, sess)
-	if h.store != nil {
-		w.Store = h.store(c, w.Store)
-	}
 	bg, stop := x.fetchGetter(ctx, w)
 	go func() { done <- bg.Wait(context.WithoutCancel(ctx)) }()
 	if fn != nil {

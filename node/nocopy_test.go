@@ -12,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/trove-p2p/trove/block"
+	"github.com/trove-p2p/trove/unixfs"
+	"github.com/trove-p2p/trove/unixfs/pb"
 )
 
 // noCopyFixture writes data to a file in a temp dir and returns its
@@ -541,5 +544,82 @@ func TestFetchToNoCopyInterrupted(t *testing.T) {
 	}
 	if st, err := b.Node().RepoStat(context.Background()); err != nil || st.Refs != 8 || st.Bytes > 4096 {
 		t.Fatalf("repo after the retry: %+v, %v (Direct %d)", st, err, fr.Direct)
+	}
+}
+
+// TestFetchToNoCopyRepeatedSubtrees: a file made of one repeated chunk,
+// laid out narrow and deep so that inner nodes repeat too, comes out
+// right with --nocopy, both fresh and over a repo that stored it.
+func TestFetchToNoCopyRepeatedSubtrees(t *testing.T) {
+	ctx := context.Background()
+	chunk := randomData(1024, 26)
+	var data []byte
+	for i := 0; i < 64; i++ {
+		data = append(data, chunk...)
+	}
+	data = append(data, []byte("tail")...)
+	two := 2
+	a := startDaemon(t, t.TempDir(), DaemonOptions{})
+	res, err := a.Node().Add(ctx, ReaderEntry(bytes.NewReader(data)), AddOptions{Chunker: "size-1024", MaxLinks: &two})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := res.Roots[0]
+	b := startDaemon(t, t.TempDir(), DaemonOptions{})
+	for _, stored := range []bool{false, true} {
+		if stored {
+			if _, err := b.Node().Fetch(ctx, FetchArgs{Path: root, Peers: []string{peerAddr(a)}}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out := filepath.Join(t.TempDir(), "out.bin")
+		if _, err := b.Node().FetchTo(ctx, FetchToArgs{FetchArgs: FetchArgs{Path: root, Peers: []string{peerAddr(a)}}, Out: out, NoCopy: true, Force: true}, nil); err != nil {
+			t.Fatalf("stored %v: %v", stored, err)
+		}
+		if got, _ := os.ReadFile(out); !bytes.Equal(got, data) {
+			t.Fatalf("stored %v: get --nocopy wrote other bytes (%d of %d)", stored, len(got), len(data))
+		}
+		if !bytes.Equal(catBytes(t, b.Node(), root), data) {
+			t.Fatalf("stored %v: cat through the references differs", stored)
+		}
+	}
+}
+
+// TestFetchToNoCopyLyingSizes: a file node whose block sizes do not match
+// its leaves is refused before anything is published, though each block
+// hashes right.
+func TestFetchToNoCopyLyingSizes(t *testing.T) {
+	ctx := context.Background()
+	a := startDaemon(t, t.TempDir(), DaemonOptions{})
+	long, short := randomData(200, 27), randomData(100, 28)
+	var leaves []cid.Cid
+	for _, d := range [][]byte{long, short} {
+		c, err := block.Sum(1, block.CodecRaw, block.HashSHA256, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Node().store.Put(ctx, c, d); err != nil {
+			t.Fatal(err)
+		}
+		leaves = append(leaves, c)
+	}
+	fsn := pb.FSNode{Type: pb.TFile, FileSize: 200, HasFileSize: true, BlockSizes: []uint64{100, 100}}
+	nd := pb.Node{Links: []pb.Link{{Cid: leaves[0]}, {Cid: leaves[1]}}, Data: fsn.Marshal(), HasData: true}
+	raw := nd.Marshal()
+	root, err := block.Sum(1, block.CodecDagPB, block.HashSHA256, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Node().store.Put(ctx, root, raw); err != nil {
+		t.Fatal(err)
+	}
+	b := startDaemon(t, t.TempDir(), DaemonOptions{})
+	outDir := t.TempDir()
+	_, err = b.Node().FetchTo(ctx, FetchToArgs{FetchArgs: FetchArgs{Path: root.String(), Peers: []string{peerAddr(a)}}, Out: filepath.Join(outDir, "out"), NoCopy: true}, nil)
+	if !errors.Is(err, unixfs.ErrMalformed) {
+		t.Fatalf("get --nocopy of a DAG with lying block sizes: %v, want malformed", err)
+	}
+	if ents, _ := os.ReadDir(outDir); len(ents) != 0 {
+		t.Fatalf("a refused get --nocopy left %s", ents[0].Name())
 	}
 }

@@ -42,14 +42,21 @@ import (
 type directWriter struct {
 	transfer.Store // the repo (the download's session)
 	f              *os.File
+	root           cid.Cid
 
 	// sem bounds the leaf writes in flight: PutAsync must return soon,
 	// but a disk slower than the network must slow the download down.
 	sem chan struct{}
+	wg  sync.WaitGroup // writes in flight, for close
 
-	mu      sync.Mutex
-	offs    map[string][]int64 // where blocks of the file sit, by multihash
+	mu sync.Mutex
+	// places are where blocks of the file go, by multihash: offset ->
+	// the length the parent promised for it. A leaf is written only
+	// where its real length is the promised one.
+	places  map[string]map[int64]int
+	learned map[string]bool // nodes whose children were placed
 	written map[string]*leafOut
+	closed  bool  // the download is over: no more writes (see close)
 	failed  error // a write error: the download fails with it
 
 	direct atomic.Int64 // bytes written to the file from the network
@@ -59,44 +66,80 @@ type directWriter struct {
 // it was written at (a leaf repeated in the file is fetched once).
 type leafOut struct {
 	n    int
-	offs []int64
+	offs map[int64]bool
 }
 
-func newDirectWriter(st transfer.Store, f *os.File) *directWriter {
+// errNotFile refuses a --nocopy get of anything but one UnixFS file,
+// before its download starts.
+var errNotFile = errors.New("--nocopy writes one file; this is not a UnixFS file")
+
+func newDirectWriter(st transfer.Store, f *os.File, root cid.Cid) *directWriter {
 	return &directWriter{
-		Store: st, f: f,
+		Store: st, f: f, root: root,
 		sem:     make(chan struct{}, 4),
-		offs:    make(map[string][]int64),
+		places:  map[string]map[int64]int{string(root.Hash()): {0: -1}},
+		learned: make(map[string]bool),
 		written: make(map[string]*leafOut),
 	}
 }
 
-// seed learns the offsets of the part of the DAG already in the repo (a
-// resumed download), starting at its root, which is at offset 0.
-func (d *directWriter) seed(ctx context.Context, root cid.Cid) {
-	d.mu.Lock()
-	d.offs[string(root.Hash())] = []int64{0}
-	d.mu.Unlock()
-	var walk func(c cid.Cid, depth int)
-	walk = func(c cid.Cid, depth int) {
-		if c.Type() != block.CodecDagPB || depth > 64 {
-			return
-		}
-		data, err := d.Store.Get(ctx, c)
-		if err != nil {
-			return
-		}
-		for _, l := range d.learn(c, data) {
-			walk(l, depth+1)
-		}
+// checkRoot refuses a root that is not a file: a directory would
+// otherwise be downloaded whole before the get could say no.
+func checkRoot(c cid.Cid, data []byte) error {
+	switch c.Type() {
+	case block.CodecRaw:
+		return nil
+	case block.CodecDagPB:
+	default:
+		return fmt.Errorf("%w (codec 0x%x)", errNotFile, c.Type())
 	}
-	walk(root, 0)
+	nd, err := pb.Unmarshal(data)
+	if err != nil {
+		return err
+	}
+	fsn, err := pb.UnmarshalFS(nd.Data)
+	if err != nil {
+		return err
+	}
+	if fsn.Type != pb.TFile && fsn.Type != pb.TRaw {
+		return fmt.Errorf("%w: %s is a %s", errNotFile, c, fsn.Type)
+	}
+	return nil
 }
 
-// learn gives the children of file node c (data) their offsets, from
-// c's own, and returns the children it placed. A node that is not part
-// of a file, or whose block sizes do not add up, places nothing: its
-// leaves are then stored and copied at the end.
+// seed learns the offsets of the part of the DAG already in the repo (a
+// resumed download), each node once, and checks a stored root.
+func (d *directWriter) seed(ctx context.Context) error {
+	data, err := d.Store.Get(ctx, d.root)
+	if err != nil {
+		return nil // not stored yet: checked when it arrives
+	}
+	if err := checkRoot(d.root, data); err != nil {
+		return err
+	}
+	var walk func(c cid.Cid, data []byte, depth int)
+	walk = func(c cid.Cid, data []byte, depth int) {
+		if depth > 64 {
+			return
+		}
+		for _, k := range d.learn(c, data) {
+			if k.Type() != block.CodecDagPB {
+				continue
+			}
+			if kd, err := d.Store.Get(ctx, k); err == nil {
+				walk(k, kd, depth+1)
+			}
+		}
+	}
+	walk(d.root, data, 0)
+	return nil
+}
+
+// learn places the children of file node c (data) from c's own places,
+// once per node, and returns the children it placed. A node that is not
+// part of a file, or whose block sizes do not match its links, places
+// nothing: its leaves are then stored and copied in by finish, which
+// also rejects a DAG whose sizes do not add up.
 func (d *directWriter) learn(c cid.Cid, data []byte) []cid.Cid {
 	nd, err := pb.Unmarshal(data)
 	if err != nil || len(nd.Links) == 0 {
@@ -108,37 +151,62 @@ func (d *directWriter) learn(c cid.Cid, data []byte) []cid.Cid {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	offs := d.offs[string(c.Hash())]
-	if len(offs) == 0 {
+	k := string(c.Hash())
+	if d.learned[k] || len(d.places[k]) == 0 {
 		return nil
 	}
-	kids := make([]cid.Cid, 0, len(nd.Links))
-	for _, o := range offs {
+	d.learned[k] = true
+	for o := range d.places[k] {
 		at := o + int64(len(fsn.Data))
 		for i, l := range nd.Links {
-			k := string(l.Cid.Hash())
-			d.offs[k] = append(d.offs[k], at)
+			lk := string(l.Cid.Hash())
+			if d.places[lk] == nil {
+				d.places[lk] = make(map[int64]int)
+			}
+			d.places[lk][at] = int(fsn.BlockSizes[i])
 			at += int64(fsn.BlockSizes[i])
 		}
 	}
+	kids := make([]cid.Cid, 0, len(nd.Links))
 	for _, l := range nd.Links {
 		kids = append(kids, l.Cid)
 	}
 	return kids
 }
 
-// place reports where raw leaf c goes in the file, if that is known.
-func (d *directWriter) place(c cid.Cid) []int64 {
+// place reports where raw leaf c of n bytes goes in the file: nowhere if
+// that is not known, if a parent promised another length, or once the
+// download is over.
+func (d *directWriter) place(c cid.Cid, n int) []int64 {
 	if c.Type() != block.CodecRaw {
 		return nil
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return append([]int64(nil), d.offs[string(c.Hash())]...)
+	k := string(c.Hash())
+	if d.closed || d.written[k] != nil {
+		return nil
+	}
+	var offs []int64
+	for o, want := range d.places[k] {
+		if want != n && !(want == -1 && o == 0) { // -1: the root, no parent
+			return nil
+		}
+		offs = append(offs, o)
+	}
+	return offs
 }
 
 // write puts a verified raw leaf into the file at offs and records it.
 func (d *directWriter) write(c cid.Cid, data []byte, offs []int64) error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil // a late duplicate: the file is being finished
+	}
+	d.wg.Add(1)
+	d.mu.Unlock()
+	defer d.wg.Done()
 	for _, o := range offs {
 		if _, err := d.f.WriteAt(data, o); err != nil {
 			err = fmt.Errorf("write the output: %w", err)
@@ -148,11 +216,26 @@ func (d *directWriter) write(c cid.Cid, data []byte, offs []int64) error {
 			return err
 		}
 	}
+	l := &leafOut{n: len(data), offs: make(map[int64]bool, len(offs))}
+	for _, o := range offs {
+		l.offs[o] = true
+	}
 	d.mu.Lock()
-	d.written[string(c.Hash())] = &leafOut{n: len(data), offs: offs}
+	if d.written[string(c.Hash())] == nil {
+		d.written[string(c.Hash())] = l
+		d.direct.Add(int64(len(data)))
+	}
 	d.mu.Unlock()
-	d.direct.Add(int64(len(data)))
 	return nil
+}
+
+// close ends the direct writes, waiting for those in flight: after it the
+// file changes only through finish, so its identity can be recorded.
+func (d *directWriter) close() {
+	d.mu.Lock()
+	d.closed = true
+	d.mu.Unlock()
+	d.wg.Wait()
 }
 
 func cmpErr(a, b error) error {
@@ -163,7 +246,12 @@ func cmpErr(a, b error) error {
 }
 
 func (d *directWriter) Put(ctx context.Context, c cid.Cid, data []byte) error {
-	if offs := d.place(c); len(offs) > 0 {
+	if c == d.root {
+		if err := checkRoot(c, data); err != nil {
+			return err
+		}
+	}
+	if offs := d.place(c, len(data)); len(offs) > 0 {
 		return d.write(c, data, offs)
 	}
 	if err := d.Store.Put(ctx, c, data); err != nil {
@@ -178,7 +266,13 @@ func (d *directWriter) Put(ctx context.Context, c cid.Cid, data []byte) error {
 // PutAsync writes a placed leaf on another goroutine, as the repo's
 // PutAsync stores one, so the download verifies the next block meanwhile.
 func (d *directWriter) PutAsync(ctx context.Context, c cid.Cid, data []byte, done func(error)) {
-	if offs := d.place(c); len(offs) > 0 {
+	if c == d.root {
+		if err := checkRoot(c, data); err != nil {
+			done(err)
+			return
+		}
+	}
+	if offs := d.place(c, len(data)); len(offs) > 0 {
 		select {
 		case d.sem <- struct{}{}:
 		case <-ctx.Done():
@@ -187,6 +281,10 @@ func (d *directWriter) PutAsync(ctx context.Context, c cid.Cid, data []byte, don
 		}
 		go func() {
 			defer func() { <-d.sem }()
+			if err := ctx.Err(); err != nil {
+				done(err)
+				return
+			}
 			done(d.write(c, data, offs))
 		}()
 		return
@@ -226,8 +324,13 @@ func (d *directWriter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 	if l == nil {
 		return d.Store.Get(ctx, c)
 	}
+	var at int64
+	for o := range l.offs {
+		at = o
+		break
+	}
 	buf := make([]byte, l.n)
-	if _, err := d.f.ReadAt(buf, l.offs[0]); err != nil {
+	if _, err := d.f.ReadAt(buf, at); err != nil {
 		return nil, fmt.Errorf("read back %s from the output: %w", c, err)
 	}
 	if err := block.Verify(c, buf); err != nil {
@@ -249,22 +352,24 @@ func (d *directWriter) Size(ctx context.Context, c cid.Cid) (int, error) {
 	return len(data), err
 }
 
-// finish completes the file once every block is present: it copies in
-// what the download stored instead of writing (inline data, leaves that
-// had no known offset) and returns the raw leaves in file order and the
-// file's length. Only a UnixFS file qualifies.
-func (d *directWriter) finish(ctx context.Context, root cid.Cid) (leaves []leafRange, size int64, err error) {
+// finish completes the file once every block is present and the direct
+// writes are closed: it copies in what the download stored instead
+// (inline data, leaves that had no known offset), checks that every
+// node's children have the lengths it promised and the root's file size,
+// and returns the raw leaves in file order and the file's length. A DAG
+// whose sizes do not add up is refused before anything is published.
+func (d *directWriter) finish(ctx context.Context) (leaves []leafRange, size int64, err error) {
 	var walk func(c cid.Cid, off int64, depth int) (int64, error)
 	walk = func(c cid.Cid, off int64, depth int) (int64, error) {
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
 		if depth > 64 {
-			return 0, fmt.Errorf("%s: a file DAG deeper than 64 levels", root)
+			return 0, fmt.Errorf("%s: a file DAG deeper than 64 levels", d.root)
 		}
 		switch c.Type() {
 		case block.CodecRaw:
-			if l := d.leaf(c); l != nil && containsOff(l.offs, off) {
+			if l := d.leaf(c); l != nil && l.offs[off] {
 				leaves = append(leaves, leafRange{c, off, l.n})
 				return int64(l.n), nil
 			}
@@ -279,7 +384,7 @@ func (d *directWriter) finish(ctx context.Context, root cid.Cid) (leaves []leafR
 			return int64(len(data)), nil
 		case block.CodecDagPB:
 		default:
-			return 0, fmt.Errorf("not a UnixFS file (codec 0x%x)", c.Type())
+			return 0, fmt.Errorf("%w (codec 0x%x)", errNotFile, c.Type())
 		}
 		data, err := d.Store.Get(ctx, c)
 		if err != nil {
@@ -294,7 +399,11 @@ func (d *directWriter) finish(ctx context.Context, root cid.Cid) (leaves []leafR
 			return 0, err
 		}
 		if fsn.Type != pb.TFile && fsn.Type != pb.TRaw {
-			return 0, fmt.Errorf("not a single file: %s is a %s", c, fsn.Type)
+			return 0, fmt.Errorf("%w: %s is a %s", errNotFile, c, fsn.Type)
+		}
+		sized := len(fsn.BlockSizes) == len(nd.Links)
+		if len(fsn.BlockSizes) != 0 && !sized {
+			return 0, fmt.Errorf("%w: %s has %d links and %d block sizes", unixfs.ErrMalformed, c, len(nd.Links), len(fsn.BlockSizes))
 		}
 		if len(fsn.Data) > 0 {
 			if _, err := d.f.WriteAt(fsn.Data, off); err != nil {
@@ -302,35 +411,29 @@ func (d *directWriter) finish(ctx context.Context, root cid.Cid) (leaves []leafR
 			}
 		}
 		n := int64(len(fsn.Data))
-		for _, l := range nd.Links {
+		for i, l := range nd.Links {
 			m, err := walk(l.Cid, off+n, depth+1)
 			if err != nil {
 				return 0, err
 			}
+			if sized && uint64(m) != fsn.BlockSizes[i] {
+				return 0, fmt.Errorf("%w: %s promises %d bytes for %s, which holds %d", unixfs.ErrMalformed, c, fsn.BlockSizes[i], l.Cid, m)
+			}
 			n += m
+		}
+		if fsn.HasFileSize && uint64(n) != fsn.FileSize {
+			return 0, fmt.Errorf("%w: %s says %d bytes and holds %d", unixfs.ErrMalformed, c, fsn.FileSize, n)
 		}
 		return n, nil
 	}
-	size, err = walk(root, 0, 0)
+	size, err = walk(d.root, 0, 0)
 	if err != nil {
 		return nil, 0, err
 	}
-	// A file that ends in a hole the DAG does not cover cannot happen
-	// (every byte above came from a block), but a short final leaf
-	// written before a longer one was known could leave the file longer.
 	if err := d.f.Truncate(size); err != nil {
 		return nil, 0, fmt.Errorf("write the output: %w", err)
 	}
 	return leaves, size, nil
-}
-
-func containsOff(offs []int64, o int64) bool {
-	for _, x := range offs {
-		if x == o {
-			return true
-		}
-	}
-	return false
 }
 
 // fetchToNoCopy is FetchTo with NoCopy: a write-once download of one file
@@ -375,38 +478,60 @@ func (n *Node) fetchToNoCopy(ctx context.Context, a FetchToArgs, emit func(Fetch
 	var keptCopy error // the file is written, but the repo keeps its bytes
 	var lastWrote time.Time
 	h := fetchHooks{
-		store: func(root cid.Cid, st transfer.Store) transfer.Store {
-			d = newDirectWriter(st, f)
-			d.seed(ctx, root)
-			return d
+		store: func(ctx context.Context, root cid.Cid, st transfer.Store) (transfer.Store, error) {
+			d = newDirectWriter(st, f, root)
+			if err := d.seed(ctx); err != nil {
+				return nil, fmt.Errorf("get %s: %w", root, err)
+			}
+			return d, nil
 		},
 		complete: func(ctx context.Context, root cid.Cid) error {
-			leaves, size, err := d.finish(ctx, root)
+			d.close()
+			leaves, size, err := d.finish(ctx)
 			if err != nil {
 				return fmt.Errorf("get %s: --nocopy: %w", root, err)
 			}
 			if err := f.Sync(); err != nil {
 				return fmt.Errorf("write %s: %w", out, err)
 			}
-			crashpoint.Hit(crashpoint.GetBeforeRename)
-			if err := unixfs.Publish(dir, tmp, base, a.Force); err != nil {
-				return fmt.Errorf("write %s: %w", out, err)
-			}
-			published = true
+			// From here on the steps belong together: a Ctrl-C now
+			// would leave a published file whose leaves are neither
+			// stored nor referred to.
+			ctx = context.WithoutCancel(ctx)
 			res.Get = GetResult{Cid: root.String(), Path: a.Out, Files: 1, Bytes: size}
-			emit(FetchProgress{Cid: root.String(), Wrote: size})
 			if len(leaves) == 0 {
 				// Nothing to refer to (bytes inside dag-pb leaves): the
 				// repo stored everything, so the download still
 				// completes and is pinned, and the get says why the
 				// bytes are there twice.
 				keptCopy = fmt.Errorf("get %s: wrote %s but kept the repo's copy: %w", root, out, ErrNoRawLeaves)
-				return nil
 			}
-			// The leaves written to the file are in the repo from here on
-			// only as references: without them the DAG is incomplete,
-			// so a failure here fails the download.
-			return n.adoptOutput(ctx, d, leaves, out)
+			// The leaves written only to the file are recorded before
+			// the file gets its name: link(2) and rename(2) keep the
+			// inode and mtime the references name, and without them
+			// the DAG would be incomplete. If publishing fails, they
+			// name a file that is not there and count as missing.
+			id, err := blockstore.StatFile(filepath.Join(filepath.Dir(out), tmp))
+			if err != nil {
+				return fmt.Errorf("--nocopy: %w", err)
+			}
+			stored, err := n.referDirect(ctx, d, leaves, out, id)
+			if err != nil {
+				return err
+			}
+			crashpoint.Hit(crashpoint.GetBeforeRename)
+			if err := unixfs.Publish(dir, tmp, base, a.Force); err != nil {
+				return fmt.Errorf("write %s: %w", out, err)
+			}
+			published = true
+			emit(FetchProgress{Cid: root.String(), Wrote: size})
+			// Leaves the repo stored are complete either way; swapping
+			// them for references is the --nocopy promise, and a failure
+			// is reported without failing the download.
+			if err := n.adoptStored(ctx, stored, out, id); err != nil {
+				keptCopy = cmpErr(keptCopy, fmt.Errorf("get %s: wrote %s but kept the repo's copy of some leaves: %w", root, out, err))
+			}
+			return nil
 		},
 	}
 	fr, err := n.fetch(ctx, a.FetchArgs, func(p FetchProgress) {
@@ -436,21 +561,15 @@ func (n *Node) fetchToNoCopy(ctx context.Context, a FetchToArgs, emit func(Fetch
 	return res, err
 }
 
-// adoptOutput makes the repo keep every raw leaf of the published file as
-// a reference into it: the leaves the download wrote there are recorded
-// as they are (they were verified on arrival and the file is synced), the
-// ones the repo stored are checked against the file and their copies
-// dropped (Session.Adopt).
-func (n *Node) adoptOutput(ctx context.Context, d *directWriter, leaves []leafRange, out string) error {
-	id, err := blockstore.StatFile(out)
-	if err != nil {
-		return fmt.Errorf("--nocopy: %w", err)
-	}
+// referDirect records a reference into the output (at out, with identity
+// id) for every leaf the download wrote only there, in one batch; they
+// were verified on arrival and the file is synced, so nothing is re-read.
+// It returns the other leaves, which the repo stored.
+func (n *Node) referDirect(ctx context.Context, d *directWriter, leaves []leafRange, out string, id blockstore.FileID) (stored []leafRange, err error) {
 	ss := n.store.Session()
 	defer ss.End()
 	b := ss.NewBatch()
 	seen := make(map[string]bool, len(leaves))
-	var adopt []leafRange
 	for _, l := range leaves {
 		k := string(l.c.Hash())
 		if seen[k] {
@@ -458,20 +577,29 @@ func (n *Node) adoptOutput(ctx context.Context, d *directWriter, leaves []leafRa
 		}
 		seen[k] = true
 		if d.leaf(l.c) == nil {
-			adopt = append(adopt, l)
+			stored = append(stored, l)
 			continue
 		}
 		if err := b.PutRef(ctx, l.c, blockstore.Ref{Path: out, Offset: l.off, Length: l.n, File: id}); err != nil {
 			b.Discard()
-			return fmt.Errorf("--nocopy: %w", err)
+			return nil, fmt.Errorf("--nocopy: %w", err)
 		}
 	}
 	if err := b.Commit(); err != nil {
-		return fmt.Errorf("--nocopy: %w", err)
+		return nil, fmt.Errorf("--nocopy: %w", err)
 	}
-	for _, l := range adopt {
+	return stored, nil
+}
+
+// adoptStored swaps the repo's copies of leaves it stored (a resumed
+// download, a leaf without a known offset) for references into the
+// published output, each checked against the file first (Session.Adopt).
+func (n *Node) adoptStored(ctx context.Context, stored []leafRange, out string, id blockstore.FileID) error {
+	ss := n.store.Session()
+	defer ss.End()
+	for _, l := range stored {
 		if err := ss.Adopt(ctx, l.c, blockstore.Ref{Path: out, Offset: l.off, Length: l.n, File: id}); err != nil {
-			return fmt.Errorf("--nocopy: %w", err)
+			return err
 		}
 	}
 	return nil
