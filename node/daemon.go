@@ -401,9 +401,14 @@ func transferLimit(r repo.ResourceMgr) p2p.ProtocolLimit {
 		StreamsPerPeer: cmp.Or(r.TransferStreamsPerPeer, DefaultTransferStreamsPerPeer),
 		Memory:         cmp.Or(r.TransferMemory, DefaultTransferMemory),
 	}
-	// One peer may hold a quarter of the whole (16 MiB by default: the
-	// server's four streams per peer fit twice over), so one greedy peer
-	// cannot lock the others out; and at least one stream.
-	l.MemoryPerPeer = max(l.Memory/4, transfer.StreamMemory)
+	// One peer may hold half of the whole (32 MiB by default), and at
+	// least one stream. What a peer can make us hold is bounded below
+	// that anyway: the server serves at most four streams per peer (8.1
+	// MiB of block buffers), so no peer can lock the others out. The rest
+	// is for our own fetch session to that peer, whose window (16 MiB,
+	// reserved at medium priority, i.e. while the scope stays under 60%)
+	// needs more than 26.7 MiB of limit: at a quarter (16 MiB) it got
+	// 8 MiB, which caps a far peer at 8 MiB per round trip.
+	l.MemoryPerPeer = max(l.Memory/2, transfer.StreamMemory)
 	return l
 }

@@ -60,7 +60,7 @@ func TestResourceLimitsRefuseStreamFlood(t *testing.T) {
 		admit int
 	}{
 		{"streams per peer", repo.ResourceMgr{TransferStreamsPerPeer: 2}, 2},
-		{"stream memory", repo.ResourceMgr{TransferMemory: 12 * transfer.StreamMemory}, 3}, // a quarter per peer
+		{"stream memory", repo.ResourceMgr{TransferMemory: 6 * transfer.StreamMemory}, 3}, // half per peer
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -143,7 +143,7 @@ func cmpOr[T comparable](v, d T) T {
 
 // TestFetchUnderTightTransferMemory: a daemon whose Swarm.ResourceMgr
 // lets one peer's transfer streams reserve a single serving stream's
-// worth (TransferMemory of 4 × StreamMemory, a quarter per peer) still
+// worth (TransferMemory of 2 × StreamMemory, half per peer) still
 // downloads a file in full: its fetch session reserves a window of one
 // largest frame (transfer.MinWindow) instead of the 16 MiB it asks for,
 // stats show exactly that in use while the session is open, and the
@@ -155,7 +155,7 @@ func TestFetchUnderTightTransferMemory(t *testing.T) {
 	data := randomData(6<<20+3, 41)
 	s, root := seed(t, data, DaemonOptions{})
 	b, _ := startWithConfig(t, func(c *repo.Config) {
-		c.Swarm.ResourceMgr = repo.ResourceMgr{TransferMemory: 4 * transfer.StreamMemory}
+		c.Swarm.ResourceMgr = repo.ResourceMgr{TransferMemory: 2 * transfer.StreamMemory}
 	})
 	if _, err := b.Node().Fetch(ctx, FetchArgs{Path: root, Peers: []string{peerAddr(s)}}, nil); err != nil {
 		t.Fatalf("fetch under a tight transfer memory limit: %v", err)

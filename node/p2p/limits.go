@@ -19,6 +19,14 @@ const (
 	// handful; libp2p's own default (256 and up) lets one peer take a
 	// large share of the node's stream budget.
 	DefaultMaxStreamsPerPeer = 64
+	// StreamMemoryLimit is what one stream may reserve. libp2p's default
+	// (16 MiB) is below what a transfer fetch session reserves for its
+	// 16 MiB receive window at medium priority (which the resource manager
+	// admits while a scope stays under 60% of its limit), so every session
+	// got 8 MiB, a far peer's limit of 8 MiB per round trip. Streams
+	// reserve through their peer, protocol and system scopes too, which
+	// keep bounding the totals.
+	StreamMemoryLimit = 32 << 20
 )
 
 // ProtocolLimit caps what one protocol's inbound streams may hold. Zero
@@ -47,6 +55,7 @@ func applyLimits(c rcmgr.ConcreteLimitConfig, o Options) rcmgr.ConcreteLimitConf
 		PeerDefault: rcmgr.ResourceLimits{
 			StreamsInbound: rcmgr.LimitVal(orInt(o.MaxStreamsPerPeer, DefaultMaxStreamsPerPeer)),
 		},
+		Stream:       rcmgr.ResourceLimits{Memory: rcmgr.LimitVal64(StreamMemoryLimit)},
 		Protocol:     map[protocol.ID]rcmgr.ResourceLimits{},
 		ProtocolPeer: map[protocol.ID]rcmgr.ResourceLimits{},
 	}

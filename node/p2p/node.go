@@ -268,7 +268,7 @@ func (n *Node) hostOptions() (_ []libp2p.Option, release func(), _ error) {
 		libp2p.ListenAddrs(o.ListenAddrs...),
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Security(noise.ID, noise.New),
-		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.Muxer(yamux.ID, muxer()),
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
 		libp2p.BandwidthReporter(n.bw),
