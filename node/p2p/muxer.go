@@ -26,13 +26,16 @@ import (
 // link; 0.18 of a 100 ms, 125 MB/s one). A fixed window has no growth
 // step, hence nothing to lose.
 //
-// Memory: yamux reserves only its first 256 KiB per stream through the
-// resource manager, so up to StreamWindow per open stream can be buffered
-// unaccounted when a peer sends faster than a handler reads, as it was in
-// go-libp2p before auto-tuning, whose windows grew to 16 MiB on the first
-// read. The resource manager's stream limits bound how many such streams a
-// peer can hold; trove's own bulk stream (package transfer) is bounded
-// below the window anyway by its credit, which it reserves.
+// Memory, the price: yamux reserves only its first 256 KiB per stream
+// through the resource manager, so up to StreamWindow per open stream can
+// be buffered unaccounted when a peer sends faster than a handler reads (a
+// peer that stalls our writes and keeps sending). The resource manager's
+// stream limits bound how many such streams a peer can hold
+// (DefaultMaxStreamsPerPeer inbound: up to 512 MiB for one peer, where the
+// growing window exposed 16 MiB). trove's own bulk stream (package
+// transfer) stays below the window anyway by its credit, which it
+// reserves. What would remove the exposure, and why reserving the whole
+// window per stream is not it: docs/reliability.md, "Known exposure".
 const StreamWindow = 8 << 20
 
 // muxer is go-libp2p's yamux transport with StreamWindow as both the
