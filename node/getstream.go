@@ -97,8 +97,10 @@ func (n *Node) fetchBlock(ctx context.Context, root, c cid.Cid) ([]byte, error) 
 			if data, err := n.get.Get(ctx, c); !errors.Is(err, block.ErrNotFound) {
 				return data, err
 			}
-			if n.xfer.awaitStored(ctx, root, c) {
-				return n.get.Get(ctx, c)
+			// Ask the download's own store: a get --nocopy writes leaves
+			// to its output file, where the repo does not see them.
+			if n.xfer.awaitStored(ctx, root, c, r.g.Has) {
+				return r.g.Get(ctx, c)
 			}
 			data, err := r.g.Get(ctx, c)
 			if err == nil || ctx.Err() != nil || localFault(err) {
@@ -123,10 +125,10 @@ func (n *Node) fetchBlock(ctx context.Context, root, c cid.Cid) ([]byte, error) 
 // of streaming get received 14 MiB for a 12 MiB file from a capped
 // seeder). It gives up, and the caller asks on demand, when the download
 // has ended or has received nothing for streamStall.
-func (x *transferState) awaitStored(ctx context.Context, root, c cid.Cid) bool {
+func (x *transferState) awaitStored(ctx context.Context, root, c cid.Cid, has func(context.Context, cid.Cid) (bool, error)) bool {
 	wait, last, changed := time.Millisecond, int64(-1), time.Now()
 	for {
-		if ok, err := x.n.store.Has(ctx, c); ok || err != nil {
+		if ok, err := has(ctx, c); ok || err != nil {
 			return ok
 		}
 		got, live := int64(0), false

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -621,5 +623,50 @@ func TestFetchToNoCopyLyingSizes(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(outDir); len(ents) != 0 {
 		t.Fatalf("a refused get --nocopy left %s", ents[0].Name())
+	}
+}
+
+// TestFetchToNoCopyOtherReader: while a get --nocopy runs, another reader
+// of the same download (a streaming get's FetchBlock) gets a leaf the
+// download wrote only to the output file, without waiting for the end.
+func TestFetchToNoCopyOtherReader(t *testing.T) {
+	const size = 8 << 20
+	data := randomData(size, 29)
+	a, root := seed(t, data, DaemonOptions{Transfer: TransferOptions{MaxUpload: "2MB/s"}})
+	b := startDaemon(t, t.TempDir(), DaemonOptions{})
+	out := filepath.Join(t.TempDir(), "out.bin")
+	wrote := make(chan struct{})
+	var once sync.Once
+	var received atomic.Int64
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.Node().FetchTo(context.Background(), FetchToArgs{FetchArgs: FetchArgs{Path: root, Peers: []string{peerAddr(a)}}, Out: out, NoCopy: true}, func(p FetchProgress) {
+			if p.Received > 0 {
+				received.Store(p.Received)
+			}
+			if p.Wrote >= 1<<20 {
+				once.Do(func() { close(wrote) })
+			}
+		})
+		done <- err
+	}()
+	select {
+	case <-wrote:
+	case err := <-done:
+		t.Fatalf("the download ended before writing a leaf: %v", err)
+	}
+	first, err := block.Sum(1, block.CodecRaw, block.HashSHA256, data[:1<<20])
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Node().FetchBlock(context.Background(), FetchBlockArgs{Root: root, Cid: first.String()})
+	if err != nil || !bytes.Equal(got, data[:1<<20]) {
+		t.Fatalf("FetchBlock of a written leaf: %d bytes, %v", len(got), err)
+	}
+	if got := received.Load(); got >= size {
+		t.Fatalf("FetchBlock returned only once the download had received everything (%d bytes)", got)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -181,6 +181,12 @@ func (g *BlockGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 	}
 }
 
+// Has reports whether the transfer's store holds c: the repo, or what
+// the transfer's Want.Store keeps elsewhere (a get --nocopy's output).
+func (g *BlockGetter) Has(ctx context.Context, c cid.Cid) (bool, error) {
+	return g.t.store.Has(ctx, c)
+}
+
 // await waits while the background fetch brings c, if c is the root or in
 // the list it is fetching, and returns it once stored. A whole-file reader reads in the order the background fetch
 // fetches (and marks its block urgent), so the block is usually on its
