@@ -11,7 +11,6 @@ import (
 	"github.com/trove-p2p/trove/block"
 	"github.com/trove-p2p/trove/blockstore"
 	"github.com/trove-p2p/trove/unixfs/importer"
-	"github.com/trove-p2p/trove/unixfs/pb"
 )
 
 // Write-once (--nocopy): raw leaves are kept as references into the
@@ -216,16 +215,9 @@ func fileLeaves(ctx context.Context, st leafStore, root cid.Cid) ([]leafRange, i
 		if err != nil {
 			return err
 		}
-		nd, err := pb.Unmarshal(data)
+		nd, fs, err := fileNode(c, data)
 		if err != nil {
 			return err
-		}
-		fs, err := pb.UnmarshalFS(nd.Data)
-		if err != nil {
-			return err
-		}
-		if fs.Type != pb.TFile && fs.Type != pb.TRaw {
-			return fmt.Errorf("not a single file: %s is a %s", c, fs.Type)
 		}
 		if len(fs.Data) > 0 {
 			return ErrNoRawLeaves

@@ -69,9 +69,26 @@ type leafOut struct {
 	offs map[int64]bool
 }
 
-// errNotFile refuses a --nocopy get of anything but one UnixFS file,
-// before its download starts.
-var errNotFile = errors.New("--nocopy writes one file; this is not a UnixFS file")
+// errNotFile refuses a --nocopy get of anything but one UnixFS file, if
+// it can before its download starts.
+var errNotFile = errors.New("not a single file")
+
+// fileNode decodes dag-pb block c as a node of a UnixFS file; any other
+// kind (a directory, a symlink) is errNotFile.
+func fileNode(c cid.Cid, data []byte) (*pb.Node, *pb.FSNode, error) {
+	nd, err := pb.Unmarshal(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	fsn, err := pb.UnmarshalFS(nd.Data)
+	if err != nil {
+		return nil, nil, err
+	}
+	if fsn.Type != pb.TFile && fsn.Type != pb.TRaw {
+		return nil, nil, fmt.Errorf("%w: %s is a %s", errNotFile, c, fsn.Type)
+	}
+	return nd, fsn, nil
+}
 
 func newDirectWriter(st transfer.Store, f *os.File, root cid.Cid) *directWriter {
 	return &directWriter{
@@ -93,18 +110,8 @@ func checkRoot(c cid.Cid, data []byte) error {
 	default:
 		return fmt.Errorf("%w (codec 0x%x)", errNotFile, c.Type())
 	}
-	nd, err := pb.Unmarshal(data)
-	if err != nil {
-		return err
-	}
-	fsn, err := pb.UnmarshalFS(nd.Data)
-	if err != nil {
-		return err
-	}
-	if fsn.Type != pb.TFile && fsn.Type != pb.TRaw {
-		return fmt.Errorf("%w: %s is a %s", errNotFile, c, fsn.Type)
-	}
-	return nil
+	_, _, err := fileNode(c, data)
+	return err
 }
 
 // seed learns the offsets of the part of the DAG already in the repo (a
@@ -141,12 +148,8 @@ func (d *directWriter) seed(ctx context.Context) error {
 // nothing: its leaves are then stored and copied in by finish, which
 // also rejects a DAG whose sizes do not add up.
 func (d *directWriter) learn(c cid.Cid, data []byte) []cid.Cid {
-	nd, err := pb.Unmarshal(data)
-	if err != nil || len(nd.Links) == 0 {
-		return nil
-	}
-	fsn, err := pb.UnmarshalFS(nd.Data)
-	if err != nil || (fsn.Type != pb.TFile && fsn.Type != pb.TRaw) || len(fsn.BlockSizes) != len(nd.Links) {
+	nd, fsn, err := fileNode(c, data)
+	if err != nil || len(nd.Links) == 0 || len(fsn.BlockSizes) != len(nd.Links) {
 		return nil
 	}
 	d.mu.Lock()
@@ -211,7 +214,7 @@ func (d *directWriter) write(c cid.Cid, data []byte, offs []int64) error {
 		if _, err := d.f.WriteAt(data, o); err != nil {
 			err = fmt.Errorf("write the output: %w", err)
 			d.mu.Lock()
-			d.failed = cmpErr(d.failed, err)
+			d.failed = firstErr(d.failed, err)
 			d.mu.Unlock()
 			return err
 		}
@@ -236,13 +239,6 @@ func (d *directWriter) close() {
 	d.closed = true
 	d.mu.Unlock()
 	d.wg.Wait()
-}
-
-func cmpErr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 func (d *directWriter) Put(ctx context.Context, c cid.Cid, data []byte) error {
@@ -390,16 +386,9 @@ func (d *directWriter) finish(ctx context.Context) (leaves []leafRange, size int
 		if err != nil {
 			return 0, err
 		}
-		nd, err := pb.Unmarshal(data)
+		nd, fsn, err := fileNode(c, data)
 		if err != nil {
 			return 0, err
-		}
-		fsn, err := pb.UnmarshalFS(nd.Data)
-		if err != nil {
-			return 0, err
-		}
-		if fsn.Type != pb.TFile && fsn.Type != pb.TRaw {
-			return 0, fmt.Errorf("%w: %s is a %s", errNotFile, c, fsn.Type)
 		}
 		sized := len(fsn.BlockSizes) == len(nd.Links)
 		if len(fsn.BlockSizes) != 0 && !sized {
@@ -481,7 +470,7 @@ func (n *Node) fetchToNoCopy(ctx context.Context, a FetchToArgs, emit func(Fetch
 		store: func(ctx context.Context, root cid.Cid, st transfer.Store) (transfer.Store, error) {
 			d = newDirectWriter(st, f, root)
 			if err := d.seed(ctx); err != nil {
-				return nil, fmt.Errorf("get %s: %w", root, err)
+				return nil, fmt.Errorf("get %s: --nocopy: %w", root, err)
 			}
 			return d, nil
 		},
@@ -529,7 +518,7 @@ func (n *Node) fetchToNoCopy(ctx context.Context, a FetchToArgs, emit func(Fetch
 			// them for references is the --nocopy promise, and a failure
 			// is reported without failing the download.
 			if err := n.adoptStored(ctx, stored, out, id); err != nil {
-				keptCopy = cmpErr(keptCopy, fmt.Errorf("get %s: wrote %s but kept the repo's copy of some leaves: %w", root, out, err))
+				keptCopy = firstErr(keptCopy, fmt.Errorf("get %s: wrote %s but kept the repo's copy of some leaves: %w", root, out, err))
 			}
 			return nil
 		},
