@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/trove-p2p/trove/node/api"
@@ -122,19 +121,8 @@ func TestAddLocalFilesThroughDaemon(t *testing.T) {
 		t.Fatal("the daemon stored other bytes")
 	}
 
-	var tcp string
-	for _, ad := range d.APIAddrs() {
-		if h, ok := strings.CutPrefix(ad, "tcp:"); ok {
-			tcp = h
-		}
-	}
-	token, err := api.LoadOrCreateToken(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := api.NewTCPClient(tcp, token, api.ClientOptions{Kinds: Kinds()})
+	c := dialTCP(t, d, dir)
 	rt := NewRemote(c)
-	defer rt.Close()
 	if res, err := rt.Add(ctx, FileEntries([]string{src}, true), AddOptions{LocalFiles: true}); err != nil || res.Roots[0] != want.Roots[0] {
 		t.Fatalf("add over TCP: %+v, %v", res, err)
 	}

@@ -39,6 +39,35 @@ func startDaemon(t *testing.T, dir string, o DaemonOptions) *Daemon {
 	return d
 }
 
+// tcpAPI is the TCP API address of d (started with an APIAddr) on the
+// repo dir, and its token.
+func tcpAPI(t *testing.T, d *Daemon, dir string) (addr, token string) {
+	t.Helper()
+	for _, a := range d.APIAddrs() {
+		if h, ok := strings.CutPrefix(a, "tcp:"); ok {
+			addr = h
+		}
+	}
+	if addr == "" {
+		t.Fatalf("no TCP address in %v", d.APIAddrs())
+	}
+	token, err := api.LoadOrCreateToken(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr, token
+}
+
+// dialTCP is a client of d's TCP API, where the daemon does not act on
+// local paths for its caller.
+func dialTCP(t *testing.T, d *Daemon, dir string) *api.Client {
+	t.Helper()
+	addr, token := tcpAPI(t, d, dir)
+	c := api.NewTCPClient(addr, token, api.ClientOptions{Kinds: Kinds()})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 func dialRemote(t *testing.T, dir string) *Remote {
 	t.Helper()
 	c, err := api.DialWith(dir, api.ClientOptions{Kinds: Kinds()})
@@ -204,19 +233,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 func TestDaemonTCPAPI(t *testing.T) {
 	dir := t.TempDir()
 	d := startDaemon(t, dir, DaemonOptions{APIAddr: "127.0.0.1:0"})
-	var tcp string
-	for _, a := range d.APIAddrs() {
-		if h, ok := strings.CutPrefix(a, "tcp:"); ok {
-			tcp = h
-		}
-	}
-	if tcp == "" {
-		t.Fatalf("no TCP address in %v", d.APIAddrs())
-	}
-	token, err := api.LoadOrCreateToken(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tcp, token := tcpAPI(t, d, dir)
 	for _, tc := range []struct {
 		name   string
 		header map[string]string

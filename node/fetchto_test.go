@@ -6,7 +6,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -66,18 +65,7 @@ func TestFetchTo(t *testing.T) {
 		t.Errorf("relative output: %v, want a bad request", err)
 	}
 
-	var tcp string
-	for _, ad := range b.APIAddrs() {
-		if h, ok := strings.CutPrefix(ad, "tcp:"); ok {
-			tcp = h
-		}
-	}
-	token, err := api.LoadOrCreateToken(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt := NewRemote(api.NewTCPClient(tcp, token, api.ClientOptions{Kinds: Kinds()}))
-	defer rt.Close()
+	rt := NewRemote(dialTCP(t, b, dir))
 	other := filepath.Join(t.TempDir(), "other.bin")
 	if _, err := rt.FetchTo(ctx, FetchToArgs{FetchArgs: FetchArgs{Path: root}, Out: other}, nil); !errors.Is(err, ErrWriteRefused) {
 		t.Errorf("FetchTo over TCP: %v, want ErrWriteRefused", err)
