@@ -8,6 +8,7 @@
 # offline and through the daemon, and prints each pair with the ratio
 # offline/daemon (issue 11's goal: >= 0.9). Only loopback is used.
 set -euo pipefail
+HERE=$(dirname "$(realpath "$0")")
 BIN=$(realpath "$1"); RUNS=${2:-3}; MIB=${3:-1024}
 W=${BENCH_DIR:-/tmp/trove-bench-daemon}
 mkdir -p "$W"; cd "$W"
@@ -15,35 +16,21 @@ SRC=$W/src-$MIB.bin
 [ -f "$SRC" ] || head -c $((MIB << 20)) /dev/urandom > "$SRC"
 cat "$SRC" > /dev/null
 
-fresh() { # a repo whose daemon stays on 127.0.0.1
-	rm -rf "$1"; "$BIN" --repo "$1" init >/dev/null
-	for kv in 'Swarm.ListenAddrs ["/ip4/127.0.0.1/tcp/0"]' 'Swarm.MDNS false' 'Swarm.NAT false' \
-		'Swarm.AutoNAT false' 'Swarm.RelayClient false' 'Swarm.HolePunching false'; do
-		"$BIN" --repo "$1" config set $kv
-	done
-	"$BIN" --repo "$1" config set Gateway.ListenAddr ''
-}
+. "$HERE/lib.sh"
 PID=
-start() {
-	"$BIN" --repo "$1" daemon > "$1.ready" 2> "$1.log" &
-	PID=$!
-	for _ in $(seq 200); do grep -q ready "$1.ready" 2>/dev/null && break; sleep 0.05; done
-	grep -q ready "$1.ready" || { echo "daemon did not start: $(cat "$1.log")" >&2; exit 1; }
-}
 stop() { kill "$PID"; wait "$PID" || true; PID=; }
 trap '[ -n "$PID" ] && kill $PID 2>/dev/null || true' EXIT
-now() { date +%s.%N; }
 took() { local t0; t0=$(now); "$@" >/dev/null; echo "$(now) - $t0" | bc; }
 
 R=$W/repo
 for r in $(seq "$RUNS"); do
-	fresh "$R"
+	loopback "$R"
 	t0=$(now); CID=$("$BIN" --repo "$R" add -q "$SRC"); a_off=$(echo "$(now) - $t0" | bc)
 	rm -rf "$W/out"; g_off=$(took "$BIN" --repo "$R" get "$CID" -o "$W/out" 2>/dev/null)
 	cmp -s "$SRC" "$W/out" || { echo "offline get output differs" >&2; exit 1; }
 	c_off=$(took sh -c "'$BIN' --repo '$R' cat $CID > /dev/null")
 
-	fresh "$R"; start "$R"
+	loopback "$R"; start "$R"
 	t0=$(now); CID2=$("$BIN" --repo "$R" add -q "$SRC"); a_on=$(echo "$(now) - $t0" | bc)
 	[ "$CID" = "$CID2" ] || { echo "daemon add gave $CID2, offline $CID" >&2; exit 1; }
 	rm -rf "$W/out"; g_on=$(took "$BIN" --repo "$R" get "$CID" -o "$W/out" 2>/dev/null)

@@ -9,6 +9,7 @@
 # fetching daemon's peak RSS (VmHWM). Only loopback is used. NOCOPY=1
 # runs get --nocopy, whose limit is one dd copy (the output only).
 set -euo pipefail
+HERE=$(dirname "$(realpath "$0")")
 BIN=$(realpath "$1"); RUNS=${2:-3}; MIB=${3:-1024}
 W=${BENCH_DIR:-/tmp/trove-bench-get}
 mkdir -p "$W"; cd "$W"
@@ -16,20 +17,7 @@ SRC=$W/src-$MIB.bin
 [ -f "$SRC" ] || head -c $((MIB << 20)) /dev/urandom > "$SRC"
 cat "$SRC" > /dev/null # page cache, as a user's fresh file would be
 
-loopback() { # make a repo whose daemon stays on 127.0.0.1
-	rm -rf "$1"; "$BIN" --repo "$1" init >/dev/null
-	for kv in 'Swarm.ListenAddrs ["/ip4/127.0.0.1/tcp/0"]' 'Swarm.MDNS false' 'Swarm.NAT false' \
-		'Swarm.AutoNAT false' 'Swarm.RelayClient false' 'Swarm.HolePunching false' 'DHT.Mode server'; do
-		"$BIN" --repo "$1" config set $kv
-	done
-}
-start() { # start a daemon on repo $1; sets PID and ADDR
-	"$BIN" --repo "$1" daemon > "$1.ready" 2> "$1.log" &
-	PID=$!
-	for _ in $(seq 200); do grep -q ready "$1.ready" 2>/dev/null && break; sleep 0.05; done
-	ADDR=$(sed -n 's/.* listen=\([^, ]*\).*/\1/p' "$1.ready")
-}
-now() { date +%s.%N; }
+. "$HERE/lib.sh"
 
 loopback "$W/seed"; start "$W/seed"; SEEDPID=$PID; SEED=$ADDR
 trap 'kill $SEEDPID 2>/dev/null || true' EXIT
