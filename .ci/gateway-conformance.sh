@@ -41,7 +41,9 @@ trove dag import --pin-roots=false "$tmp/fixtures/fixtures.car"
 
 # Offline: the fixtures are all there is, and a test asking for a missing
 # block must get its answer at once rather than after a network search.
-trove daemon --listen /ip4/127.0.0.1/tcp/0 --no-mdns --gateway 127.0.0.1:0 --gateway-offline \
+# Not through the trove function: in the background that is a subshell,
+# whose PID cleanup would kill while the daemon it started ran on.
+"$tmp/trove" --repo "$tmp/repo" daemon --listen /ip4/127.0.0.1/tcp/0 --no-mdns --gateway 127.0.0.1:0 --gateway-offline \
 	>"$tmp/daemon.out" 2>"$tmp/daemon.err" &
 daemon_pid=$!
 url=
