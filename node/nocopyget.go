@@ -15,6 +15,7 @@ import (
 	"github.com/trove-p2p/trove/block"
 	"github.com/trove-p2p/trove/blockstore"
 	"github.com/trove-p2p/trove/internal/crashpoint"
+	"github.com/trove-p2p/trove/internal/directio"
 	"github.com/trove-p2p/trove/transfer"
 	"github.com/trove-p2p/trove/unixfs"
 	"github.com/trove-p2p/trove/unixfs/pb"
@@ -42,7 +43,12 @@ import (
 type directWriter struct {
 	transfer.Store // the repo (the download's session)
 	f              *os.File
-	root           cid.Cid
+	// out writes the leaves around the page cache where it can: the
+	// file is the repo's copy from now on and nothing reads it back
+	// soon, and a page-cache write cost this get more CPU than its
+	// SHA-256 and Noise together (internal/directio).
+	out  *directio.File
+	root cid.Cid
 
 	// sem bounds the leaf writes in flight: PutAsync must return soon,
 	// but a disk slower than the network must slow the download down.
@@ -92,7 +98,7 @@ func fileNode(c cid.Cid, data []byte) (*pb.Node, *pb.FSNode, error) {
 
 func newDirectWriter(st transfer.Store, f *os.File, root cid.Cid) *directWriter {
 	return &directWriter{
-		Store: st, f: f, root: root,
+		Store: st, f: f, root: root, out: directio.Open(f),
 		sem:     make(chan struct{}, 4),
 		places:  map[string]map[int64]int{string(root.Hash()): {0: -1}},
 		learned: make(map[string]bool),
@@ -211,7 +217,7 @@ func (d *directWriter) write(c cid.Cid, data []byte, offs []int64) error {
 	d.mu.Unlock()
 	defer d.wg.Done()
 	for _, o := range offs {
-		if _, err := d.f.WriteAt(data, o); err != nil {
+		if _, err := d.out.WriteAt(data, o); err != nil {
 			err = fmt.Errorf("write the output: %w", err)
 			d.mu.Lock()
 			d.failed = firstErr(d.failed, err)
@@ -239,6 +245,7 @@ func (d *directWriter) close() {
 	d.closed = true
 	d.mu.Unlock()
 	d.wg.Wait()
+	d.out.Close()
 }
 
 func (d *directWriter) Put(ctx context.Context, c cid.Cid, data []byte) error {
@@ -455,14 +462,17 @@ func (n *Node) fetchToNoCopy(ctx context.Context, a FetchToArgs, emit func(Fetch
 		return FetchToResult{}, fmt.Errorf("write %s: %w", out, err)
 	}
 	published := false
+	var d *directWriter
 	defer func() {
+		if d != nil {
+			d.close() // the writes in flight end before the file goes
+		}
 		f.Close()
 		if !published {
 			dir.Remove(tmp)
 		}
 	}()
 
-	var d *directWriter
 	var res FetchToResult
 	var keptCopy error // the file is written, but the repo keeps its bytes
 	var lastWrote time.Time

@@ -16,6 +16,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/trove-p2p/trove/block"
 	"github.com/trove-p2p/trove/internal/crashpoint"
+	"github.com/trove-p2p/trove/internal/directio"
 )
 
 // WriteOptions controls WriteTo. The zero value refuses to touch anything
@@ -223,7 +224,22 @@ func (w *writer) file(r *os.Root, local, name string, n *node) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", local, err)
 	}
-	_, err = io.Copy(&progressWriter{w: out, wr: w}, f)
+	var dst io.Writer = out
+	var seq *directio.Seq
+	if f.Size() >= directio.MinSize {
+		// A large file goes around the page cache (internal/directio):
+		// a get never reads its output back.
+		dw := directio.Open(out)
+		defer dw.Close()
+		seq = directio.NewSeq(dw)
+		dst = seq
+	}
+	_, err = io.Copy(&progressWriter{w: dst, wr: w}, f)
+	if seq != nil {
+		if serr := seq.Close(); err == nil {
+			err = serr
+		}
+	}
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
