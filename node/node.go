@@ -110,7 +110,7 @@ func Open(ctx context.Context, repoPath string, o Options) (*Node, error) {
 	o = o.withDefaults()
 	log := o.Logger
 	verify := o.Verify || r.Config.Datastore.VerifyOnRead
-	s, err := blockstore.Open(r.BlocksPath(), blockstore.Options{Verify: verify, Logger: log, MinFreeSpace: r.Config.Datastore.MinFreeSpace})
+	s, err := blockstore.Open(r.BlocksPath(), blockstore.Options{Verify: verify, CheckReads: true, Logger: log, MinFreeSpace: r.Config.Datastore.MinFreeSpace})
 	if err != nil {
 		return nil, fmt.Errorf("open block store in %s: %w", r.Path, err)
 	}

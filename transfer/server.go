@@ -105,7 +105,7 @@ type servedPeer struct {
 func NewServer(h host.Host, src Source, opts ServerOptions) *Server {
 	opts = opts.withDefaults()
 	if !opts.TrustSource {
-		src = verifiedSource{src, opts.Logger}
+		src = newVerifiedSource(src, opts.Logger)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{

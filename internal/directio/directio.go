@@ -181,8 +181,13 @@ type piece struct {
 	off int64
 }
 
-// seqDepth is how many pieces may wait for the disk.
-const seqDepth = 3
+// seqDepth is how many pieces may wait for the disk, and seqWriters how
+// many are written at once, so the device has the next request while it
+// finishes one. Each piece is a 1 MiB buffer of the daemon's RSS.
+const (
+	seqDepth   = 4
+	seqWriters = 2
+)
 
 // NewSeq returns a Seq over w.
 func NewSeq(w *File) *Seq {
@@ -190,12 +195,22 @@ func NewSeq(w *File) *Seq {
 	for range seqDepth {
 		s.free <- nil // allocated on first use: a small file needs one
 	}
-	go s.run()
+	var wg sync.WaitGroup
+	for range seqWriters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.run()
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(s.done)
+	}()
 	return s
 }
 
 func (s *Seq) run() {
-	defer close(s.done)
 	for p := range s.q {
 		if s.failed() == nil {
 			if _, err := s.w.WriteAt(p.b, p.off); err != nil {
