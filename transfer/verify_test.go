@@ -3,6 +3,9 @@ package transfer
 import (
 	"bufio"
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"testing"
 
 	"github.com/ipfs/go-cid"
@@ -126,5 +129,53 @@ func BenchmarkServeVerify(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// checkingSource is a store that checks its own reads, as a blockstore
+// with CheckReads does: damaged means an ErrCorrupt error.
+type checkingSource struct {
+	*memstore.Store
+	damaged cid.Cid
+}
+
+func (c checkingSource) ChecksReads() bool { return true }
+
+func (c checkingSource) Get(ctx context.Context, k cid.Cid) ([]byte, error) {
+	if k.Equals(c.damaged) {
+		return nil, fmt.Errorf("crc mismatch: %w", block.ErrCorrupt)
+	}
+	return c.Store.Get(ctx, k)
+}
+
+// TestVerifiedSourceTrustsACheckingStore: a source that checks its reads
+// is not hashed a second time, and the rot it reports is still answered
+// as missing; any other source is re-hashed.
+func TestVerifiedSourceTrustsACheckingStore(t *testing.T) {
+	ctx := context.Background()
+	ms := memstore.New()
+	wrong, damaged := testCID(t, "honest"), testCID(t, "damaged")
+	ms.Put(ctx, wrong, []byte("not what the CID says"))
+	log := slog.New(slog.DiscardHandler)
+
+	checked := newVerifiedSource(checkingSource{ms, damaged}, log)
+	if !checked.checked {
+		t.Fatal("a ChecksReads source is re-hashed")
+	}
+	// Bytes a checking store returns are served as they are: that the
+	// check is skipped is the point (a real one never returns these).
+	if got, err := checked.Get(ctx, wrong); err != nil || string(got) != "not what the CID says" {
+		t.Fatalf("checked source: %q, %v", got, err)
+	}
+	if _, err := checked.Get(ctx, damaged); !errors.Is(err, block.ErrNotFound) || !errors.Is(err, block.ErrCorrupt) {
+		t.Fatalf("reported rot: %v, want ErrNotFound wrapping ErrCorrupt", err)
+	}
+
+	plain := newVerifiedSource(ms, log)
+	if plain.checked {
+		t.Fatal("a plain source is trusted")
+	}
+	if _, err := plain.Get(ctx, wrong); !errors.Is(err, block.ErrNotFound) {
+		t.Fatalf("plain source, wrong bytes: %v, want ErrNotFound", err)
 	}
 }
