@@ -457,6 +457,7 @@ func (n *Node) fetchToNoCopy(ctx context.Context, a FetchToArgs, emit func(Fetch
 		return FetchToResult{}, err
 	}
 	defer dir.Close()
+	unixfs.RemoveStale(dir) // what killed gets left here
 	f, tmp, err := unixfs.CreateTemp(dir)
 	if err != nil {
 		return FetchToResult{}, fmt.Errorf("write %s: %w", out, err)

@@ -79,6 +79,7 @@ func WriteTo(ctx context.Context, g block.Getter, c cid.Cid, out string, opts Wr
 			return w.stats, err
 		}
 		defer r.Close()
+		RemoveStale(r)
 		w.stats.Dirs++
 		return w.stats, w.contents(r, out, n, 0)
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
@@ -93,6 +94,7 @@ func WriteTo(ctx context.Context, g block.Getter, c cid.Cid, out string, opts Wr
 		return w.stats, err
 	}
 	defer parent.Close()
+	RemoveStale(parent) // what killed gets left here (stale.go)
 	return w.stats, w.entry(parent, filepath.Dir(out), base, n, 0)
 }
 
@@ -199,10 +201,14 @@ const dirReadAhead = 8
 
 // CreateTemp creates an empty file under a temporary name in r, the way
 // WriteTo stages a file before Publish gives it its name: O_EXCL, never
-// following a symlink. get --nocopy writes its output through it too.
+// following a symlink, and locked while open so that RemoveStale leaves it
+// alone. get --nocopy writes its output through it too.
 func CreateTemp(r *os.Root) (f *os.File, name string, err error) {
 	name = tempName()
 	f, err = r.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL|noFollow, 0o644)
+	if err == nil {
+		lockTemp(f)
+	}
 	return f, name, err
 }
 
@@ -224,6 +230,7 @@ func (w *writer) file(r *os.Root, local, name string, n *node) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", local, err)
 	}
+	lockTemp(out)
 	var dst io.Writer = out
 	var seq *directio.Seq
 	if f.Size() >= directio.MinSize {
