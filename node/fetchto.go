@@ -127,6 +127,12 @@ func (n *Node) FetchTo(ctx context.Context, a FetchToArgs, fn func(FetchProgress
 	wctx, cancelWrite := context.WithCancel(ctx)
 	defer cancelWrite()
 
+	// One file into a new name is written from the download itself
+	// (fileOut); anything else by WriteTo, reading each block back.
+	fo := stageFile(a, emit)
+	if fo != nil {
+		defer fo.cleanup()
+	}
 	type fetched struct {
 		res FetchResult
 		err error
@@ -134,7 +140,7 @@ func (n *Node) FetchTo(ctx context.Context, a FetchToArgs, fn func(FetchProgress
 	ready := make(chan string, 1)
 	fdone := make(chan fetched, 1)
 	go func() {
-		res, err := n.Fetch(fctx, a.FetchArgs, func(p FetchProgress) {
+		res, err := n.fetch(fctx, a.FetchArgs, func(p FetchProgress) {
 			if p.Ready {
 				select {
 				case ready <- p.Cid:
@@ -143,7 +149,8 @@ func (n *Node) FetchTo(ctx context.Context, a FetchToArgs, fn func(FetchProgress
 				return
 			}
 			emit(p)
-		})
+			fo.progress(p.Cid)
+		}, fo.hooks())
 		fdone <- fetched{res, err}
 	}()
 	var root cid.Cid
@@ -161,6 +168,31 @@ func (n *Node) FetchTo(ctx context.Context, a FetchToArgs, fn func(FetchProgress
 			f.err = errors.New("the download did not start")
 		}
 		return FetchToResult{Fetch: f.res}, f.err
+	}
+	var f fetched
+	fOver := false
+	if fo != nil {
+		isFile := false
+		select {
+		case isFile = <-fo.kind:
+		case f = <-fdone:
+			fOver = true
+			select { // a download that got its root has said which kind
+			case isFile = <-fo.kind:
+			default:
+			}
+		}
+		switch {
+		case isFile:
+			if !fOver {
+				f = <-fdone
+			}
+			res := FetchToResult{Fetch: f.res, Get: fo.got, Direct: fo.d.direct.Load()}
+			return res, f.err
+		case fOver && f.err != nil:
+			return FetchToResult{Fetch: f.res}, f.err
+		}
+		// Not a file: WriteTo writes it, as below.
 	}
 
 	type written struct {
@@ -190,10 +222,9 @@ func (n *Node) FetchTo(ctx context.Context, a FetchToArgs, fn func(FetchProgress
 	// missing block better than the writer could, and a failed write (a
 	// name refused, a full disk) makes the rest of the download pointless
 	// for now (its partial pin keeps what arrived for a retry).
-	var f fetched
 	var w written
 	var first error
-	for fOver, wOver := false, false; !fOver || !wOver; {
+	for wOver := false; !fOver || !wOver; {
 		select {
 		case f = <-fdone:
 			fOver = true

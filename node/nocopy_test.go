@@ -615,14 +615,18 @@ func TestFetchToNoCopyLyingSizes(t *testing.T) {
 	if err := a.Node().store.Put(ctx, root, raw); err != nil {
 		t.Fatal(err)
 	}
-	b := startDaemon(t, t.TempDir(), DaemonOptions{})
-	outDir := t.TempDir()
-	_, err = b.Node().FetchTo(ctx, FetchToArgs{FetchArgs: FetchArgs{Path: root.String(), Peers: []string{peerAddr(a)}}, Out: filepath.Join(outDir, "out"), NoCopy: true}, nil)
-	if !errors.Is(err, unixfs.ErrMalformed) {
-		t.Fatalf("get --nocopy of a DAG with lying block sizes: %v, want malformed", err)
-	}
-	if ents, _ := os.ReadDir(outDir); len(ents) != 0 {
-		t.Fatalf("a refused get --nocopy left %s", ents[0].Name())
+	// Both writers from the download: --nocopy and a plain get of one
+	// file (fileout.go).
+	for _, nocopy := range []bool{true, false} {
+		b := startDaemon(t, t.TempDir(), DaemonOptions{})
+		outDir := t.TempDir()
+		_, err = b.Node().FetchTo(ctx, FetchToArgs{FetchArgs: FetchArgs{Path: root.String(), Peers: []string{peerAddr(a)}}, Out: filepath.Join(outDir, "out"), NoCopy: nocopy}, nil)
+		if !errors.Is(err, unixfs.ErrMalformed) {
+			t.Fatalf("get (nocopy %v) of a DAG with lying block sizes: %v, want malformed", nocopy, err)
+		}
+		if ents, _ := os.ReadDir(outDir); len(ents) != 0 {
+			t.Fatalf("a refused get (nocopy %v) left %s", nocopy, ents[0].Name())
+		}
 	}
 }
 

@@ -49,6 +49,15 @@ type directWriter struct {
 	// SHA-256 and Noise together (internal/directio).
 	out  *directio.File
 	root cid.Cid
+	// keep makes the repo store every block as well: a plain get of one
+	// file, written from the download as --nocopy is instead of read
+	// back out of the repo once stored (fetchto.go). A root that is not
+	// a file is then no error: nothing is placed, every block passes
+	// through to the repo, and kind says which it was.
+	keep     bool
+	kind     chan bool // keep: receives once whether the root is a file
+	kindOnce sync.Once
+	isFile   atomic.Bool
 
 	// sem bounds the leaf writes in flight: PutAsync must return soon,
 	// but a disk slower than the network must slow the download down.
@@ -106,6 +115,20 @@ func newDirectWriter(st transfer.Store, f *os.File, root cid.Cid) *directWriter 
 	}
 }
 
+// rootSeen checks the root's block once it is known: with keep it only
+// records the kind, else a root that is not a file is an error.
+func (d *directWriter) rootSeen(c cid.Cid, data []byte) error {
+	err := checkRoot(c, data)
+	if d.keep {
+		d.kindOnce.Do(func() {
+			d.isFile.Store(err == nil)
+			d.kind <- err == nil
+		})
+		return nil
+	}
+	return err
+}
+
 // checkRoot refuses a root that is not a file: a directory would
 // otherwise be downloaded whole before the get could say no.
 func checkRoot(c cid.Cid, data []byte) error {
@@ -127,7 +150,7 @@ func (d *directWriter) seed(ctx context.Context) error {
 	if err != nil {
 		return nil // not stored yet: checked when it arrives
 	}
-	if err := checkRoot(d.root, data); err != nil {
+	if err := d.rootSeen(d.root, data); err != nil {
 		return err
 	}
 	var walk func(c cid.Cid, data []byte, depth int)
@@ -250,11 +273,16 @@ func (d *directWriter) close() {
 
 func (d *directWriter) Put(ctx context.Context, c cid.Cid, data []byte) error {
 	if c == d.root {
-		if err := checkRoot(c, data); err != nil {
+		if err := d.rootSeen(c, data); err != nil {
 			return err
 		}
 	}
 	if offs := d.place(c, len(data)); len(offs) > 0 {
+		if d.keep {
+			if err := d.Store.Put(ctx, c, data); err != nil {
+				return err
+			}
+		}
 		return d.write(c, data, offs)
 	}
 	if err := d.Store.Put(ctx, c, data); err != nil {
@@ -270,7 +298,7 @@ func (d *directWriter) Put(ctx context.Context, c cid.Cid, data []byte) error {
 // PutAsync stores one, so the download verifies the next block meanwhile.
 func (d *directWriter) PutAsync(ctx context.Context, c cid.Cid, data []byte, done func(error)) {
 	if c == d.root {
-		if err := checkRoot(c, data); err != nil {
+		if err := d.rootSeen(c, data); err != nil {
 			done(err)
 			return
 		}
@@ -282,13 +310,22 @@ func (d *directWriter) PutAsync(ctx context.Context, c cid.Cid, data []byte, don
 			done(ctx.Err())
 			return
 		}
+		// With keep the repo stores the leaf meanwhile; done, after
+		// which data may be reused, waits for both.
+		stored := make(chan error, 1)
+		if d.keep {
+			d.putAsync(ctx, c, data, func(err error) { stored <- err })
+		} else {
+			stored <- nil
+		}
 		go func() {
 			defer func() { <-d.sem }()
 			if err := ctx.Err(); err != nil {
-				done(err)
+				done(firstErr(err, <-stored))
 				return
 			}
-			done(d.write(c, data, offs))
+			werr := d.write(c, data, offs)
+			done(firstErr(<-stored, werr))
 		}()
 		return
 	}
@@ -298,6 +335,11 @@ func (d *directWriter) PutAsync(ctx context.Context, c cid.Cid, data []byte, don
 		// children after that.
 		d.learn(c, data)
 	}
+	d.putAsync(ctx, c, data, done)
+}
+
+// putAsync stores in the repo, without waiting where the repo can.
+func (d *directWriter) putAsync(ctx context.Context, c cid.Cid, data []byte, done func(error)) {
 	if ap, ok := d.Store.(interface {
 		PutAsync(context.Context, cid.Cid, []byte, func(error))
 	}); ok {
@@ -307,7 +349,17 @@ func (d *directWriter) PutAsync(ctx context.Context, c cid.Cid, data []byte, don
 	done(d.Store.Put(ctx, c, data))
 }
 
+// leaf is c as written only to the file; with keep the repo has every
+// block, so reads go there.
 func (d *directWriter) leaf(c cid.Cid) *leafOut {
+	if d.keep {
+		return nil
+	}
+	return d.placed(c)
+}
+
+// placed is c as written to the file, if it was.
+func (d *directWriter) placed(c cid.Cid) *leafOut {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.written[string(c.Hash())]
@@ -372,7 +424,7 @@ func (d *directWriter) finish(ctx context.Context) (leaves []leafRange, size int
 		}
 		switch c.Type() {
 		case block.CodecRaw:
-			if l := d.leaf(c); l != nil && l.offs[off] {
+			if l := d.placed(c); l != nil && l.offs[off] {
 				leaves = append(leaves, leafRange{c, off, l.n})
 				return int64(l.n), nil
 			}
