@@ -127,8 +127,10 @@ func (ss *Session) Adopt(ctx context.Context, c cid.Cid, r Ref) error {
 }
 
 // lookup reads c's stored bytes (appended to buf) or, failing that, its
-// reference record; found is false if it has neither. want says whether
-// the caller needs the bytes; without it only the length is read (n).
+// reference record; found is false if it has neither. want says how much
+// of the value the caller needs: the bytes, only their length (n), or
+// nothing (presence: the value is not read at all, which with CheckReads
+// would check the checksum of every byte of it).
 type lookup struct {
 	data  []byte // stored bytes, appended to buf
 	n     int    // stored length
@@ -136,7 +138,16 @@ type lookup struct {
 	found bool
 }
 
-func (s *Store) lookup(ctx context.Context, c cid.Cid, buf []byte, want bool) (lookup, error) {
+// What lookup reads of a stored value.
+type want int
+
+const (
+	wantPresence want = iota
+	wantSize
+	wantData
+)
+
+func (s *Store) lookup(ctx context.Context, c cid.Cid, buf []byte, w want) (lookup, error) {
 	if err := ctx.Err(); err != nil {
 		return lookup{}, err
 	}
@@ -156,9 +167,15 @@ func (s *Store) lookup(ctx context.Context, c cid.Cid, buf []byte, want bool) (l
 			return err
 		}
 		l.found = true
+		if w == wantPresence {
+			return nil
+		}
 		return item.Value(func(v []byte) error {
+			if err := readable(item, v); err != nil {
+				return err
+			}
 			l.n = len(v)
-			if !want {
+			if w != wantData {
 				return nil
 			}
 			if l.data == nil {
@@ -258,6 +275,6 @@ func refIntact(rec []byte) (Ref, bool) {
 // hasStored reports whether c's bytes are in the store itself, not
 // through a reference.
 func (s *Store) hasStored(ctx context.Context, c cid.Cid) (bool, error) {
-	l, err := s.lookup(ctx, c, nil, false)
+	l, err := s.lookup(ctx, c, nil, wantPresence)
 	return l.found && l.rec == nil, err
 }

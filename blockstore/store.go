@@ -15,7 +15,6 @@ import (
 	"syscall"
 
 	"github.com/dgraph-io/badger/v4"
-	"github.com/dgraph-io/badger/v4/y"
 	"github.com/dgraph-io/badger/v4/options"
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
@@ -82,7 +81,8 @@ type Options struct {
 	// since they were stored, for a fraction of Verify's cost: a block
 	// in the value log (1 KiB or more) is checked against the CRC-32C
 	// Badger stored with it (VerifyValueChecksum, ~0.05 CPU s per GiB
-	// against ~0.75 for SHA-256), a smaller one is re-hashed. That
+	// against ~0.75 for SHA-256; a failure reaches us as an empty value,
+	// see readable), a smaller one is re-hashed. That
 	// catches rot, which is what a seeder must not pass on; only Verify
 	// also catches a block stored under the wrong CID, which nothing in
 	// trove stores (every write path hashes or verifies first).
@@ -356,10 +356,21 @@ func mapErr(c cid.Cid, err error) error {
 		return ErrClosed
 	case errors.Is(err, syscall.ENOSPC) && !errors.Is(err, ErrNoSpace):
 		return fmt.Errorf("blockstore: %s: %w (%v)", c, ErrNoSpace, err)
-	case errors.Is(err, y.ErrChecksumMismatch):
-		return fmt.Errorf("blockstore: %s: %w (%v)", c, block.ErrCorrupt, err)
 	}
 	return fmt.Errorf("blockstore: %s: %w", c, err)
+}
+
+// readable reports a value Badger could not read back. Badger v4 does
+// not return that error: it logs it ("Unable to read") and hands the
+// callback an empty value. With VerifyValueChecksum that is how a
+// value-log entry whose CRC-32C fails arrives (CheckReads); an I/O error
+// looks the same. Every block in the value log is at least the value
+// threshold long, so an empty one there is never a real block.
+func readable(item *badger.Item, v []byte) error {
+	if len(v) == 0 && item.ValueSize() > 0 {
+		return fmt.Errorf("%w: Badger could not read its value-log entry (a checksum or I/O error; see its log)", block.ErrCorrupt)
+	}
+	return nil
 }
 
 // rehash says whether a read of an n-byte value (not a reference) must
@@ -385,7 +396,7 @@ func (s *Store) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 // AppendBlock is Get appending to buf, so that a caller streaming many
 // blocks (the transfer server) can reuse one buffer.
 func (s *Store) AppendBlock(ctx context.Context, c cid.Cid, buf []byte) ([]byte, error) {
-	l, err := s.lookup(ctx, c, buf, true)
+	l, err := s.lookup(ctx, c, buf, wantData)
 	switch {
 	case err != nil:
 		return nil, err
@@ -428,6 +439,10 @@ func (s *Store) Lend(ctx context.Context, c cid.Cid) (data []byte, release func(
 			// Badger's bytes stay valid only inside this callback, so
 			// the loan is this callback waiting for its release.
 			return item.Value(func(v []byte) error {
+				if err := readable(item, v); err != nil {
+					got <- loan{err: fmt.Errorf("blockstore: %s: %w", c, err)}
+					return nil
+				}
 				if s.rehash(len(v)) {
 					if err := block.Verify(c, v); err != nil {
 						got <- loan{err: fmt.Errorf("blockstore: %w", err)}
@@ -466,7 +481,7 @@ func (s *Store) Lend(ctx context.Context, c cid.Cid) (data []byte, release func(
 // Has reports whether a block with c's multihash is stored, or referenced
 // in a file that has not changed since (one stat; see refIntact).
 func (s *Store) Has(ctx context.Context, c cid.Cid) (bool, error) {
-	l, err := s.lookup(ctx, c, nil, false)
+	l, err := s.lookup(ctx, c, nil, wantPresence)
 	if err != nil || !l.found {
 		return false, err
 	}
@@ -479,7 +494,7 @@ func (s *Store) Has(ctx context.Context, c cid.Cid) (bool, error) {
 
 // Size returns the block's length in bytes without copying it.
 func (s *Store) Size(ctx context.Context, c cid.Cid) (int, error) {
-	l, err := s.lookup(ctx, c, nil, false)
+	l, err := s.lookup(ctx, c, nil, wantSize)
 	switch {
 	case err != nil:
 		return 0, err

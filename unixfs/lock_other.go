@@ -4,7 +4,5 @@ package unixfs
 
 import "os"
 
-const canLock = false
-
 func lockTemp(*os.File)     {}
 func tryLock(*os.File) bool { return false }

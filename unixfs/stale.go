@@ -33,15 +33,16 @@ func isTempName(name string) bool {
 
 // RemoveStale removes from r the temporary files of gets that are gone:
 // regular files named as tempName names them, unchanged for staleAge and
-// locked by no one. It returns how many it removed. Where flock(2) does not
-// exist it removes nothing: a live writer could not be told from a dead
-// one.
+// locked by no one. It returns how many it removed. Where locks cannot be
+// trusted to tell a live writer from a dead one (no flock(2), a network
+// file system: localLocks) it removes nothing.
 func RemoveStale(r *os.Root) int {
-	if !canLock {
-		return 0
-	}
 	d, err := r.Open(".")
 	if err != nil {
+		return 0
+	}
+	if !localLocks(d) {
+		d.Close()
 		return 0
 	}
 	ents, err := d.ReadDir(-1)

@@ -20,6 +20,13 @@ func TestRemoveStale(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
+	if d, err := os.Open(dir); err == nil {
+		local := localLocks(d)
+		d.Close()
+		if !local {
+			t.Skipf("%s is not on a file system whose flock locks RemoveStale trusts (localLocks): it removes nothing there", dir)
+		}
+	}
 	old := time.Now().Add(-2 * staleAge)
 	mk := func(age time.Time, keepOpen bool) string {
 		f, name, err := CreateTemp(r)

@@ -215,7 +215,9 @@ func (s *Seq) run() {
 		if s.failed() == nil {
 			if _, err := s.w.WriteAt(p.b, p.off); err != nil {
 				s.errMu.Lock()
-				s.err = err
+				if s.err == nil {
+					s.err = err
+				}
 				s.errMu.Unlock()
 			}
 		}
