@@ -134,8 +134,9 @@ type Store struct {
 	// vlogMin is the length from which Get may unmap what it read (see
 	// unmapRead); MaxInt disables it.
 	vlogMin int
-	// crc is Badger checking value-log reads (VerifyValueChecksum).
-	crc bool
+	// rehashBelow is the length under which a read value is re-hashed
+	// (see rehash), decided once at Open.
+	rehashBelow int
 
 	// gate is held shared by every write and exclusively by GC for the
 	// moment it forces a memtable flush: Badger's DropPrefix refuses
@@ -213,10 +214,15 @@ func Open(dir string, opts Options) (*Store, error) {
 	// Values at least ValueThreshold long are stored in the value log;
 	// with encryption, or a threshold that moves (VLogPercentile), a value
 	// may instead be a heap copy, and Get leaves its pages alone.
-	st.crc = bo.VerifyValueChecksum
 	st.vlogMin = math.MaxInt
 	if bo.VLogPercentile == 0 && len(bo.EncryptionKey) == 0 && !bo.InMemory {
 		st.vlogMin = int(max(bo.ValueThreshold, 1))
+	}
+	switch {
+	case opts.Verify, opts.CheckReads && !bo.VerifyValueChecksum:
+		st.rehashBelow = math.MaxInt // every value
+	case opts.CheckReads:
+		st.rehashBelow = st.vlogMin // what Badger's CRC does not cover
 	}
 	return st, nil
 }
@@ -376,9 +382,7 @@ func readable(item *badger.Item, v []byte) error {
 // rehash says whether a read of an n-byte value (not a reference) must
 // be re-hashed: always with Verify; with CheckReads only where Badger has
 // not checked it, in its tables below the value threshold.
-func (s *Store) rehash(n int) bool {
-	return s.opts.Verify || (s.opts.CheckReads && (!s.crc || n < s.vlogMin))
-}
+func (s *Store) rehash(n int) bool { return n < s.rehashBelow }
 
 // ChecksReads reports whether every read is checked (Verify or
 // CheckReads): a damaged block comes back as an error wrapping

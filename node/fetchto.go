@@ -91,8 +91,8 @@ func (d *Daemon) StopFetchTo(id string) { d.stops.stop(id) }
 type FetchToResult struct {
 	Fetch FetchResult `json:"Fetch"`
 	Get   GetResult   `json:"Get"`
-	// Direct, with NoCopy, is the bytes the download wrote only into the
-	// output file, never into the repo.
+	// Direct is the bytes the download wrote straight into the output
+	// file (fileOut); with NoCopy the repo never holds them.
 	Direct int64 `json:"Direct,omitempty"`
 }
 
@@ -187,7 +187,8 @@ func (n *Node) FetchTo(ctx context.Context, a FetchToArgs, fn func(FetchProgress
 			if !fOver {
 				f = <-fdone
 			}
-			res := FetchToResult{Fetch: f.res, Get: fo.got, Direct: fo.d.direct.Load()}
+			res := FetchToResult{Fetch: f.res, Get: fo.got}
+			res.Direct, f.err = fo.result(f.err)
 			return res, f.err
 		case fOver && f.err != nil:
 			return FetchToResult{Fetch: f.res}, f.err

@@ -90,28 +90,12 @@ func TestFetchToFileFromDownload(t *testing.T) {
 	out := filepath.Join(outDir, "out.bin")
 	args := FetchToArgs{FetchArgs: FetchArgs{Path: root, Peers: []string{peerAddr(a)}}, Out: out}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	_, err := b.Node().FetchTo(ctx, args, func(p FetchProgress) {
-		if p.Wrote > 2<<20 {
-			cancel()
-		}
-	})
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("interrupted get: %v", err)
-	}
-	if ents, _ := os.ReadDir(outDir); len(ents) != 0 {
-		t.Fatalf("interrupted get left %s", ents[0].Name())
-	}
+	interruptFetchTo(t, a, b, args)
 	st, _ := b.Node().RepoStat(context.Background())
 	if st.Bytes < 2<<20 {
 		t.Fatalf("the repo kept %d bytes of the interrupted download, want the 2 MiB written", st.Bytes)
 	}
 
-	zero := "0"
-	if _, err := a.Node().SetLimits(LimitsArgs{MaxUpload: &zero}); err != nil {
-		t.Fatal(err)
-	}
 	res, err := b.Node().FetchTo(context.Background(), args, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -155,5 +139,29 @@ func TestFetchToFileFromDownload(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(outDir); len(ents) != 2 {
 		t.Fatalf("output dir holds %d entries, want out.bin and tree", len(ents))
+	}
+}
+
+// interruptFetchTo runs args on b, cancels it once 2 MiB are written, and
+// requires that it failed as cancelled and left nothing in the output's
+// directory; then it lifts seeder a's upload cap for the retry.
+func interruptFetchTo(t *testing.T, a, b *Daemon, args FetchToArgs) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err := b.Node().FetchTo(ctx, args, func(p FetchProgress) {
+		if p.Wrote > 2<<20 {
+			cancel()
+		}
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted get (nocopy %v): %v", args.NoCopy, err)
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(args.Out)); len(ents) != 0 {
+		t.Fatalf("interrupted get (nocopy %v) left %s", args.NoCopy, ents[0].Name())
+	}
+	zero := "0"
+	if _, err := a.Node().SetLimits(LimitsArgs{MaxUpload: &zero}); err != nil {
+		t.Fatal(err)
 	}
 }

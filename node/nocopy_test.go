@@ -516,26 +516,10 @@ func TestFetchToNoCopyInterrupted(t *testing.T) {
 	b := startDaemon(t, t.TempDir(), DaemonOptions{})
 	outDir := t.TempDir()
 	out := filepath.Join(outDir, "out.bin")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	args := FetchToArgs{FetchArgs: FetchArgs{Path: root, Peers: []string{peerAddr(a)}}, Out: out, NoCopy: true}
-	_, err := b.Node().FetchTo(ctx, args, func(p FetchProgress) {
-		if p.Wrote > 2<<20 {
-			cancel()
-		}
-	})
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("interrupted get --nocopy: %v", err)
-	}
-	if ents, _ := os.ReadDir(outDir); len(ents) != 0 {
-		t.Fatalf("interrupted get --nocopy left %s", ents[0].Name())
-	}
+	interruptFetchTo(t, a, b, args)
 	if got := pinKind(t, b.Node(), root); got != "partial" {
 		t.Fatalf("pin after interruption: %q", got)
-	}
-	zero := "0"
-	if _, err := a.Node().SetLimits(LimitsArgs{MaxUpload: &zero}); err != nil {
-		t.Fatal(err)
 	}
 	fr, err := b.Node().FetchTo(context.Background(), args, nil)
 	if err != nil {

@@ -9,12 +9,10 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/trove-p2p/trove/block"
 	"github.com/trove-p2p/trove/blockstore"
-	"github.com/trove-p2p/trove/internal/crashpoint"
 	"github.com/trove-p2p/trove/internal/directio"
 	"github.com/trove-p2p/trove/transfer"
 	"github.com/trove-p2p/trove/unixfs"
@@ -271,27 +269,11 @@ func (d *directWriter) close() {
 	d.out.Close()
 }
 
+// Put is PutAsync, waited for.
 func (d *directWriter) Put(ctx context.Context, c cid.Cid, data []byte) error {
-	if c == d.root {
-		if err := d.rootSeen(c, data); err != nil {
-			return err
-		}
-	}
-	if offs := d.place(c, len(data)); len(offs) > 0 {
-		if d.keep {
-			if err := d.Store.Put(ctx, c, data); err != nil {
-				return err
-			}
-		}
-		return d.write(c, data, offs)
-	}
-	if err := d.Store.Put(ctx, c, data); err != nil {
-		return err
-	}
-	if c.Type() == block.CodecDagPB {
-		d.learn(c, data)
-	}
-	return nil
+	errc := make(chan error, 1)
+	d.PutAsync(ctx, c, data, func(err error) { errc <- err })
+	return <-errc
 }
 
 // PutAsync writes a placed leaf on another goroutine, as the repo's
@@ -485,15 +467,11 @@ func (d *directWriter) finish(ctx context.Context) (leaves []leafRange, size int
 }
 
 // fetchToNoCopy is FetchTo with NoCopy: a write-once download of one file
-// (see directWriter). The root's kind is known only once it is fetched,
-// so the output is staged before: a root that turns out not to be a
-// UnixFS file fails the get, and the download stays in the repo.
+// (see directWriter and fileOut). The root's kind is known only once it
+// is fetched, so the output is staged before: a root that turns out not
+// to be a UnixFS file fails the get, and the download stays in the repo.
 func (n *Node) fetchToNoCopy(ctx context.Context, a FetchToArgs, emit func(FetchProgress)) (FetchToResult, error) {
 	out := filepath.Clean(a.Out)
-	base := filepath.Base(out)
-	if err := unixfs.CheckName(base); err != nil {
-		return FetchToResult{}, fmt.Errorf("write %s: %w", out, err)
-	}
 	if fi, err := os.Lstat(out); err == nil {
 		if !a.Force {
 			return FetchToResult{}, fmt.Errorf("write %s: %w", out, fs.ErrExist)
@@ -504,53 +482,30 @@ func (n *Node) fetchToNoCopy(ctx context.Context, a FetchToArgs, emit func(Fetch
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return FetchToResult{}, err
 	}
-	dir, err := os.OpenRoot(filepath.Dir(out))
+	o, err := stageOut(a, false, emit)
 	if err != nil {
 		return FetchToResult{}, err
 	}
-	defer dir.Close()
-	unixfs.RemoveStale(dir) // what killed gets left here
-	f, tmp, err := unixfs.CreateTemp(dir)
-	if err != nil {
-		return FetchToResult{}, fmt.Errorf("write %s: %w", out, err)
-	}
-	published := false
-	var d *directWriter
-	defer func() {
-		if d != nil {
-			d.close() // the writes in flight end before the file goes
-		}
-		f.Close()
-		if !published {
-			dir.Remove(tmp)
-		}
-	}()
+	defer o.cleanup()
 
-	var res FetchToResult
 	var keptCopy error // the file is written, but the repo keeps its bytes
-	var lastWrote time.Time
 	h := fetchHooks{
 		store: func(ctx context.Context, root cid.Cid, st transfer.Store) (transfer.Store, error) {
-			d = newDirectWriter(st, f, root)
-			if err := d.seed(ctx); err != nil {
+			w, err := o.wrap(ctx, root, st)
+			if err != nil {
 				return nil, fmt.Errorf("get %s: --nocopy: %w", root, err)
 			}
-			return d, nil
+			return w, nil
 		},
 		complete: func(ctx context.Context, root cid.Cid) error {
-			d.close()
-			leaves, size, err := d.finish(ctx)
+			leaves, size, err := o.complete(ctx)
 			if err != nil {
 				return fmt.Errorf("get %s: --nocopy: %w", root, err)
-			}
-			if err := f.Sync(); err != nil {
-				return fmt.Errorf("write %s: %w", out, err)
 			}
 			// From here on the steps belong together: a Ctrl-C now
 			// would leave a published file whose leaves are neither
 			// stored nor referred to.
 			ctx = context.WithoutCancel(ctx)
-			res.Get = GetResult{Cid: root.String(), Path: a.Out, Files: 1, Bytes: size}
 			if len(leaves) == 0 {
 				// Nothing to refer to (bytes inside dag-pb leaves): the
 				// repo stored everything, so the download still
@@ -563,20 +518,17 @@ func (n *Node) fetchToNoCopy(ctx context.Context, a FetchToArgs, emit func(Fetch
 			// inode and mtime the references name, and without them
 			// the DAG would be incomplete. If publishing fails, they
 			// name a file that is not there and count as missing.
-			id, err := blockstore.StatFile(filepath.Join(filepath.Dir(out), tmp))
+			id, err := blockstore.StatFile(filepath.Join(filepath.Dir(out), o.tmp))
 			if err != nil {
 				return fmt.Errorf("--nocopy: %w", err)
 			}
-			stored, err := n.referDirect(ctx, d, leaves, out, id)
+			stored, err := n.referDirect(ctx, o.d, leaves, out, id)
 			if err != nil {
 				return err
 			}
-			crashpoint.Hit(crashpoint.GetBeforeRename)
-			if err := unixfs.Publish(dir, tmp, base, a.Force); err != nil {
-				return fmt.Errorf("write %s: %w", out, err)
+			if err := o.publish(root, size); err != nil {
+				return err
 			}
-			published = true
-			emit(FetchProgress{Cid: root.String(), Wrote: size})
 			// Leaves the repo stored are complete either way; swapping
 			// them for references is the --nocopy promise, and a failure
 			// is reported without failing the download.
@@ -591,22 +543,10 @@ func (n *Node) fetchToNoCopy(ctx context.Context, a FetchToArgs, emit func(Fetch
 			return
 		}
 		emit(p)
-		if d != nil {
-			if now := time.Now(); now.Sub(lastWrote) >= wroteTick {
-				lastWrote = now
-				emit(FetchProgress{Cid: p.Cid, Wrote: d.direct.Load()})
-			}
-		}
+		o.progress(p.Cid)
 	}, h)
-	res.Fetch = fr
-	if d != nil {
-		res.Direct = d.direct.Load()
-		d.mu.Lock()
-		if err == nil && d.failed != nil {
-			err = d.failed
-		}
-		d.mu.Unlock()
-	}
+	res := FetchToResult{Fetch: fr, Get: o.got}
+	res.Direct, err = o.result(err)
 	if err == nil {
 		err = keptCopy
 	}

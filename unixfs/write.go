@@ -202,7 +202,7 @@ const dirReadAhead = 8
 // CreateTemp creates an empty file under a temporary name in r, the way
 // WriteTo stages a file before Publish gives it its name: O_EXCL, never
 // following a symlink, and locked while open so that RemoveStale leaves it
-// alone. get --nocopy writes its output through it too.
+// alone. The daemon's gets written from the download stage through it too.
 func CreateTemp(r *os.Root) (f *os.File, name string, err error) {
 	name = tempName()
 	f, err = r.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL|noFollow, 0o644)
@@ -225,12 +225,10 @@ func (w *writer) file(r *os.Root, local, name string, n *node) error {
 	}
 	f := newFile(w.ctx, w.g, fn, FileOptions{})
 	defer f.Close()
-	tmp := tempName()
-	out, err := r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|noFollow, 0o644)
+	out, tmp, err := CreateTemp(r)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", local, err)
 	}
-	lockTemp(out)
 	var dst io.Writer = out
 	var seq *directio.Seq
 	if f.Size() >= directio.MinSize {

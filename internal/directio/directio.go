@@ -107,7 +107,7 @@ func (w *File) WriteAt(p []byte, off int64) (int, error) {
 		chunk := p[done:body]
 		src := chunk
 		var bounce *[]byte
-		if uintptr(unsafe.Pointer(&chunk[0]))%uintptr(ma) != 0 {
+		if uintptrOf(chunk)%uintptr(ma) != 0 {
 			bounce = bounces.Get().(*[]byte)
 			if len(*bounce) == 0 {
 				*bounce = Aligned(bounceSize, max(ma, oa))
@@ -155,7 +155,7 @@ func (w *File) giveUp(d writerAt) {
 // of two).
 func Aligned(n, align int) []byte {
 	b := make([]byte, n+align)
-	skip := (align - int(uintptr(unsafe.Pointer(&b[0]))%uintptr(align))) % align
+	skip := (align - int(uintptrOf(b)%uintptr(align))) % align
 	return b[skip : skip+n : skip+n]
 }
 
@@ -167,12 +167,12 @@ func Aligned(n, align int) []byte {
 // (docs/performance.md). A write error is returned by a later Write and by
 // Close, which waits for everything queued and must be called.
 type Seq struct {
-	w    *File
-	off  int64
-	free chan []byte
-	q    chan piece
-	done chan struct{}
-	err  error // the first write error; read after done or under errMu
+	w     *File
+	off   int64
+	free  chan []byte
+	q     chan piece
+	done  chan struct{}
+	err   error // the first write error; read after done or under errMu
 	errMu sync.Mutex
 }
 
