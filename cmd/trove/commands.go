@@ -322,11 +322,13 @@ resumes where it stopped. Without a daemon
 only the local repo is read.
 
 --nocopy (one file only) makes the output file the repo's only copy of
-its bytes: once it is complete, the repo's copies of its raw leaves are
-replaced by references into it, and their space comes back at the next
-gc. The blocks are stored during the download and replaced afterwards,
-so the disk holds the bytes twice until then. The file must then not
-change; see trove add --help.`,
+its bytes: the repo keeps references into it. Through a daemon that
+writes the output itself (for its own user, on its unix socket) the
+downloaded leaves go straight into the file and never into the repo;
+offline, or where the daemon does not write for you, they are stored
+first and replaced once the file is complete, so the disk holds the
+bytes twice until then (their space comes back at the next gc). The file
+must then not change; see trove add --help.`,
 		Example: "  trove get bafybei... -o photos\n  trove get bafybei... -o restored/\n  trove get bafybei.../a/b.txt --force -o b.txt\n  trove get trove://AEB... --peer /ip4/192.0.2.7/tcp/4801/p2p/12D3KooW...",
 		Args:    cidArgs(exactArgs(1), true),
 		RunE: func(cmd *cobra.Command, args []string) error {
