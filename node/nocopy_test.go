@@ -339,7 +339,10 @@ func TestNoCopyServesPeersAndGetNoCopy(t *testing.T) {
 		t.Fatal("cat after the refetch differs")
 	}
 
-	// The seeder's file changes: a third node gets nothing from it.
+	// The seeder's file changes: a third node gets nothing from it. b
+	// goes first: it now holds the whole file and announced it, and a
+	// third node that learnt that through a's DHT would fetch from b.
+	b.Close()
 	if err := os.Chtimes(path, later, later); err != nil {
 		t.Fatal(err)
 	}
