@@ -338,10 +338,7 @@ func (f *Fetcher) session(ctx context.Context, ai peer.AddrInfo) (*session, erro
 	if len(ai.Addrs) > 0 {
 		f.h.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
 	}
-	if err := f.h.Connect(ctx, ai); err != nil {
-		return nil, err
-	}
-	st, err := f.h.NewStream(ctx, ai.ID, ProtocolID)
+	st, err := openStream(ctx, f.h, ai)
 	if err != nil {
 		return nil, err
 	}
