@@ -3,7 +3,6 @@ package transfer
 import (
 	"context"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -35,6 +34,9 @@ func openStream(ctx context.Context, h host.Host, ai peer.AddrInfo) (network.Str
 	return &lazyStream{Stream: st, rw: msmux.NewMSSelect(st, protocol.ID(ProtocolID))}, nil
 }
 
+// closeWait bounds how long Close waits for the selection's answer.
+const closeWait = 10 * time.Second
+
 // lazyStream is a stream whose protocol selection completes with its
 // first write and first read.
 type lazyStream struct {
@@ -48,7 +50,7 @@ func (s *lazyStream) Write(b []byte) (int, error) { return s.rw.Write(b) }
 func (s *lazyStream) Close() error {
 	// Closing waits for the selection's answer; a silent peer must not
 	// hold it forever.
-	_ = s.Stream.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_ = s.Stream.SetReadDeadline(time.Now().Add(closeWait))
 	return s.rw.Close()
 }
 
@@ -59,4 +61,4 @@ func (s *lazyStream) CloseWrite() error {
 	return s.Stream.CloseWrite()
 }
 
-var _ io.ReadWriteCloser = (*lazyStream)(nil)
+var _ network.Stream = (*lazyStream)(nil)
