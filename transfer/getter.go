@@ -197,7 +197,8 @@ func (g *BlockGetter) Has(ctx context.Context, c cid.Cid) (bool, error) {
 // awaitStall.
 func (g *BlockGetter) await(ctx context.Context, c cid.Cid) ([]byte, bool) {
 	t := g.t
-	if c != t.root {
+	inner := t.innerComing(c)
+	if c != t.root && inner == nil {
 		// Only a block of the list being fetched is on its way; one of
 		// a level not listed yet is fetched on demand (the background
 		// then finds it stored and skips it).
@@ -223,6 +224,10 @@ func (g *BlockGetter) await(ctx context.Context, c cid.Cid) ([]byte, bool) {
 			return data, err == nil
 		case <-g.done:
 			return nil, false
+		case <-inner:
+			// The prefetch stopped; it stored c before, if at all.
+			data, err := t.store.Get(ctx, c)
+			return data, err == nil
 		case <-ctx.Done():
 			return nil, false
 		case <-stall.C:

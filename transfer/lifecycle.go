@@ -29,6 +29,13 @@ func (f *Fetcher) start(ctx context.Context, w Want, onDemand bool) *transfer {
 		peerReady: make(chan struct{}),
 		known:     make(map[peer.ID]bool),
 	}
+	if !onDemand {
+		// A stored root means a resumed transfer, whose inner nodes are
+		// likely here already: the walk asks only for what is missing.
+		if ok, err := store.Has(ctx, root); err == nil && !ok {
+			t.inner = innerIdle
+		}
+	}
 	f.mu.Lock()
 	f.live[t] = struct{}{}
 	f.mu.Unlock()
@@ -103,7 +110,12 @@ type transfer struct {
 	mu        sync.Mutex
 	known     map[peer.ID]bool
 	sessions  []*session // providers confirmed so far, for on-demand gets
-	peerReady chan struct{}
+	peerReady chan struct{} // closed and replaced when sessions or inner change
+	inner     innerState
+	innerEnd  chan struct{} // closed when the running prefetch stops
+	// innerLast is when the prefetch last made progress, or when the
+	// first provider was confirmed if it has brought nothing yet.
+	innerLast time.Time
 	err       error
 	done      bool
 }
@@ -200,6 +212,14 @@ func (t *transfer) discover(hints []peer.AddrInfo) {
 				t.f.log.Debug("transfer: provider unreachable", "peer", ai.ID, "err", err)
 				return nil
 			}
+			if t.takeInner() {
+				// The first candidate also brings the inner nodes, in
+				// one request sent with its provider check (see
+				// fetchInner); the others are not needed before the
+				// leaves.
+				done := t.startInner(s)
+				defer func() { <-done }()
+			}
 			ok, err := has(ctx, s, t.root)
 			if err != nil || !ok {
 				t.f.log.Debug("transfer: not a provider", "peer", ai.ID, "has", ok, "err", err)
@@ -211,6 +231,9 @@ func (t *transfer) discover(hints []peer.AddrInfo) {
 				return nil
 			}
 			t.sessions = append(t.sessions, s)
+			if t.innerLast.IsZero() {
+				t.innerLast = time.Now() // see awaitInner
+			}
 			close(t.peerReady)
 			t.peerReady = make(chan struct{})
 			t.mu.Unlock()
@@ -249,6 +272,9 @@ const defaultBlockSize = 256 << 10
 // stored (and so verified) before the next level's CIDs are trusted, and
 // the leaves, usually the whole last level, are spread over all peers.
 func (t *transfer) fetchDAG() error {
+	if err := t.awaitInner(); err != nil {
+		return err
+	}
 	level := []blockRef{{c: t.root}}
 	for depth := 0; len(level) > 0; depth++ {
 		if depth > maxDepth {
