@@ -86,8 +86,9 @@ type FetchOptions struct {
 	// MaxProviders caps how many peers one transfer uses. Zero: 16.
 	MaxProviders int
 	// SpanBytes is the target size of a span, the unit of assignment.
-	// Smaller spans adapt faster; larger ones cost fewer requests.
-	// Zero: 4 MiB.
+	// Smaller spans adapt faster and end a list more evenly across
+	// peers (the last span is fetched by one peer while the others may
+	// idle); larger ones cost fewer requests. Zero: 1 MiB.
 	SpanBytes int64
 	// Window is the flow-control credit per peer: how many block bytes
 	// a peer may have on the wire towards us. Zero: 16 MiB, which keeps a
@@ -139,7 +140,7 @@ func (o FetchOptions) withDefaults() FetchOptions {
 		o.MaxProviders = 16
 	}
 	if o.SpanBytes <= 0 {
-		o.SpanBytes = 4 << 20
+		o.SpanBytes = 1 << 20
 	}
 	if o.Window <= 0 {
 		o.Window = 16 << 20

@@ -109,7 +109,7 @@ type transfer struct {
 
 	mu        sync.Mutex
 	known     map[peer.ID]bool
-	sessions  []*session // providers confirmed so far, for on-demand gets
+	sessions  []*session    // providers confirmed so far, for on-demand gets
 	peerReady chan struct{} // closed and replaced when sessions or inner change
 	inner     innerState
 	innerEnd  chan struct{} // closed when the running prefetch stops

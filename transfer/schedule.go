@@ -42,8 +42,14 @@ type SchedConfig struct {
 	// Horizon is how much time worth of data each peer should have in
 	// flight: enough to keep its pipe full between replies. Zero: 250ms.
 	Horizon time.Duration
-	// MinInflight is the pipeline depth for a peer whose rate is unknown
-	// or slow. Zero: 8 MiB.
+	// StartInflight is the pipeline depth for a peer whose rate is not
+	// measured yet: enough to fill a long fat link (12.5 MB at 100 ms and
+	// 125 MB/s) before the first sample. Zero: 8 MiB.
+	StartInflight int64
+	// MinInflight is the least pipeline depth for a measured peer. Kept
+	// small, so that at the end of a list a slow peer does not sit on
+	// queued work the others could share: what is queued at a server is
+	// mostly on the wire already and cannot be taken back. Zero: 2 MiB.
 	MinInflight int64
 	// MaxInflight caps any one peer's pipeline. Zero: 64 MiB.
 	MaxInflight int64
@@ -59,8 +65,11 @@ func (c SchedConfig) withDefaults() SchedConfig {
 	if c.Horizon <= 0 {
 		c.Horizon = 250 * time.Millisecond
 	}
+	if c.StartInflight <= 0 {
+		c.StartInflight = 8 << 20
+	}
 	if c.MinInflight <= 0 {
-		c.MinInflight = 8 << 20
+		c.MinInflight = 2 << 20
 	}
 	if c.MaxInflight <= 0 {
 		c.MaxInflight = 64 << 20
@@ -81,7 +90,7 @@ func (c SchedConfig) withDefaults() SchedConfig {
 //
 // Policy:
 //   - Each usable peer may have Rate*Horizon bytes in flight (clamped to
-//     [MinInflight, MaxInflight]), so fast peers are kept busy and slow ones
+//     [MinInflight, MaxInflight]; StartInflight until measured), so fast peers are kept busy and slow ones
 //     are not handed work they would sit on: work "steals itself" towards
 //     whoever drains it.
 //   - Unassigned spans go out urgent first, then in order (so a streaming
@@ -107,6 +116,9 @@ func Schedule(peers []PeerLoad, spans []SpanLoad, cfg SchedConfig) []Assignment 
 		return cfg.DefaultRate
 	}
 	capOf := func(i int) int64 {
+		if peers[i].Rate <= 0 {
+			return cfg.StartInflight
+		}
 		c := int64(peers[i].Rate * cfg.Horizon.Seconds())
 		return min(max(c, cfg.MinInflight), cfg.MaxInflight)
 	}

@@ -9,7 +9,7 @@ import (
 
 func TestSchedule(t *testing.T) {
 	const MiB = 1 << 20
-	cfg := SchedConfig{Horizon: time.Second, MinInflight: 2 * MiB, MaxInflight: 64 * MiB, DefaultRate: MiB}
+	cfg := SchedConfig{Horizon: time.Second, StartInflight: 3 * MiB, MinInflight: 2 * MiB, MaxInflight: 64 * MiB, DefaultRate: MiB}
 	span := func(holders ...int) SpanLoad { return SpanLoad{Bytes: MiB, Holders: holders} }
 	for _, tc := range []struct {
 		name  string
@@ -19,13 +19,15 @@ func TestSchedule(t *testing.T) {
 	}{
 		{"nothing to do", []PeerLoad{{Usable: true}}, nil, nil},
 		{"no usable peer", []PeerLoad{{Usable: false}}, []SpanLoad{span()}, nil},
-		{"unknown peer gets MinInflight", []PeerLoad{{Usable: true}}, []SpanLoad{span(), span(), span()},
+		{"unknown peer gets StartInflight", []PeerLoad{{Usable: true}}, []SpanLoad{span(), span(), span(), span()},
+			[]Assignment{{0, 0, false}, {0, 1, false}, {0, 2, false}}},
+		{"slow measured peer gets MinInflight", []PeerLoad{{Rate: MiB / 10, Usable: true}}, []SpanLoad{span(), span(), span()},
 			[]Assignment{{0, 0, false}, {0, 1, false}}},
 		{"fast peer gets more", []PeerLoad{{Rate: 8 * MiB, Usable: true}, {Rate: MiB, Usable: true}},
 			[]SpanLoad{span(), span(), span(), span(), span(), span(), span(), span(), span(), span(), span()},
 			// Peer 0 finishes sooner until its 8 MiB pipeline is full.
 			[]Assignment{{0, 0, false}, {0, 1, false}, {0, 2, false}, {0, 3, false}, {0, 4, false}, {0, 5, false}, {0, 6, false}, {0, 7, false}, {1, 8, false}, {1, 9, false}}},
-		{"urgent first", []PeerLoad{{Usable: true}}, []SpanLoad{span(), span(), {Bytes: MiB, Urgent: true}},
+		{"urgent first", []PeerLoad{{Rate: MiB / 10, Usable: true}}, []SpanLoad{span(), span(), {Bytes: MiB, Urgent: true}},
 			[]Assignment{{0, 2, false}, {0, 0, false}}},
 		{"full peer waits", []PeerLoad{{Rate: MiB, Inflight: 2 * MiB, Usable: true}}, []SpanLoad{span()}, nil},
 		{"steal an unstarted span from a slow holder",
@@ -99,6 +101,9 @@ func TestScheduleInvariants(t *testing.T) {
 				t.Fatalf("iter %d: unusable peer %d assigned", iter, a.Peer)
 			}
 			capb := min(max(int64(p.Rate*cfg.Horizon.Seconds()), cfg.MinInflight), cfg.MaxInflight)
+			if p.Rate == 0 {
+				capb = cfg.StartInflight
+			}
 			if p.Inflight+added[a.Peer] >= capb {
 				t.Fatalf("iter %d: peer %d over capacity", iter, a.Peer)
 			}
