@@ -172,7 +172,7 @@ func TestDecodeNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(n, node{Links: []cid.Cid{a, b}, BlockSizes: []uint64{3, 4}, FileSize: 7}) {
+	if !reflect.DeepEqual(n, node{Links: []cid.Cid{a, b}, BlockSizes: []uint64{3, 4}, FileSize: 7, Tsizes: []uint64{3, 4}}) {
 		t.Fatalf("got %+v", n)
 	}
 	if _, err := decodeNode([]byte{0x12, 0x05, 0x0a, 0x03, 1, 2, 3}); !errors.Is(err, errDagPB) {

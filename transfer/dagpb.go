@@ -15,6 +15,7 @@ type node struct {
 	Links      []cid.Cid
 	BlockSizes []uint64 // UnixFS blocksizes; nil if absent
 	FileSize   uint64   // UnixFS filesize; 0 if absent
+	Tsizes     []uint64 // each link's Tsize; 0 where absent
 }
 
 var errDagPB = errors.New("malformed dag-pb")
@@ -27,9 +28,10 @@ func decodeNode(b []byte) (node, error) {
 	if err != nil {
 		return node{}, fmt.Errorf("%w: %w", errDagPB, err)
 	}
-	n := node{Links: make([]cid.Cid, 0, len(pn.Links))}
+	n := node{Links: make([]cid.Cid, 0, len(pn.Links)), Tsizes: make([]uint64, 0, len(pn.Links))}
 	for _, l := range pn.Links {
 		n.Links = append(n.Links, l.Cid)
+		n.Tsizes = append(n.Tsizes, l.Tsize)
 	}
 	if pn.HasData {
 		if fs, err := pb.UnmarshalFS(pn.Data); err == nil {

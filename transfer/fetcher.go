@@ -90,6 +90,11 @@ type FetchOptions struct {
 	// peers (the last span is fetched by one peer while the others may
 	// idle); larger ones cost fewer requests. Zero: 1 MiB.
 	SpanBytes int64
+	// LaneBytes is the bytes in flight (measured rate times round trip)
+	// past which a transfer opens another stream to the same peer, as
+	// one stream moves about half its muxer window per round trip (see
+	// lane.go). Zero: 3 MiB, for trove's 8 MiB yamux windows.
+	LaneBytes int64
 	// Window is the flow-control credit per peer: how many block bytes
 	// a peer may have on the wire towards us. Zero: 16 MiB, which keeps a
 	// loopback transfer at full speed and bounds what a fetch holds per
@@ -141,6 +146,9 @@ func (o FetchOptions) withDefaults() FetchOptions {
 	}
 	if o.SpanBytes <= 0 {
 		o.SpanBytes = 1 << 20
+	}
+	if o.LaneBytes <= 0 {
+		o.LaneBytes = 3 << 20
 	}
 	if o.Window <= 0 {
 		o.Window = 16 << 20
@@ -362,6 +370,7 @@ func (f *Fetcher) session(ctx context.Context, ai peer.AddrInfo) (*session, erro
 
 // has asks s whether it has c.
 func has(ctx context.Context, s *session, c cid.Cid) (bool, error) {
+	sent := time.Now()
 	call, err := s.request(Message{Type: MsgHave, CIDs: []cid.Cid{c}}, nil)
 	if err != nil {
 		return false, err
@@ -379,6 +388,9 @@ func has(ctx context.Context, s *session, c cid.Cid) (bool, error) {
 			}
 			switch m.Type {
 			case MsgHaveResp:
+				// The server answers a have at once: the time it took
+				// is the round trip, which lanes need (lane.go).
+				s.noteRTT(time.Since(sent))
 				ok = len(m.Bits) > 0 && m.Bits[0]&1 != 0
 			case MsgDone:
 				if err := statusErr(m.Status); err != nil {

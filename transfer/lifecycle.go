@@ -109,8 +109,9 @@ type transfer struct {
 
 	mu        sync.Mutex
 	known     map[peer.ID]bool
-	sessions  []*session    // providers confirmed so far, for on-demand gets
-	peerReady chan struct{} // closed and replaced when sessions or inner change
+	sessions  []*session           // providers confirmed so far, for on-demand gets
+	peerReady chan struct{}        // closed and replaced when sessions or inner change
+	lanes     map[peer.ID]*laneSet // extra streams opened per peer (lane.go)
 	inner     innerState
 	innerEnd  chan struct{} // closed when the running prefetch stops
 	// innerLast is when the prefetch last made progress, or when the
@@ -150,6 +151,7 @@ func (t *transfer) blockStored(c cid.Cid) {
 
 func (t *transfer) stop() {
 	t.cancel()
+	t.closeLanes()
 	t.f.mu.Lock()
 	delete(t.f.live, t)
 	t.f.mu.Unlock()
@@ -301,8 +303,16 @@ func (t *transfer) fetchDAG() error {
 			}
 			for i, l := range n.Links {
 				var size int64
-				if len(n.BlockSizes) == len(n.Links) && l.Type() == block.CodecRaw {
+				switch {
+				case l.Type() != block.CodecRaw:
+				case len(n.BlockSizes) == len(n.Links):
 					size = int64(n.BlockSizes[i])
+				case n.Tsizes[i] > 0 && n.Tsizes[i] <= block.MaxSize:
+					// A directory gives no blocksizes, but a raw
+					// leaf's Tsize is its length: without it every
+					// small file would count as 256 KiB, and a
+					// pipeline of a few MiB would hold a few files.
+					size = int64(n.Tsizes[i])
 				}
 				next = append(next, blockRef{c: l, size: size})
 			}

@@ -197,6 +197,7 @@ func (t *transfer) fetchList(refs []blockRef) error {
 		case <-tick.C:
 			for _, p := range peers {
 				p.sample(now)
+				t.maybeLane(p, now)
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -59,6 +60,19 @@ type session struct {
 	// which gives back its stream and reservation; zero never does.
 	idle      time.Duration
 	idleTimer *time.Timer
+	// rtt is the round trip of the quickest have request answered on
+	// the session, in nanoseconds; 0 while unknown. Lanes use it.
+	rtt atomic.Int64
+}
+
+// noteRTT records one request's round trip.
+func (s *session) noteRTT(d time.Duration) {
+	for {
+		old := s.rtt.Load()
+		if old != 0 && old <= int64(d) || s.rtt.CompareAndSwap(old, int64(d)) {
+			return
+		}
+	}
 }
 
 // errIdle ends a session nobody used for its idle period.

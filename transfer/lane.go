@@ -1,0 +1,117 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Lanes: one stream moves at most about its muxer window per round trip
+// (yamux gives the window back in halves, so about half of it is in
+// flight), so a single stream to a far, fast peer leaves most of the link
+// idle: 8 MiB windows at 100 ms cap it near 40 MB/s. A peer whose
+// measured rate times round trip passes FetchOptions.LaneBytes gets
+// another stream, a lane, with a window of its own; the scheduler sees
+// each lane as one more provider. The memory stays accounted: every lane
+// reserves its credit window like any session.
+
+// maxLanes is the most extra streams one transfer opens to one peer; with
+// the shared session that is three of the four a trove server accepts per
+// peer (ServerOptions.MaxStreams), leaving one for other readers.
+const maxLanes = 2
+
+// laneSettle is how long after opening a lane to a peer the next may
+// open: the new lane must first be measured (a few 100 ms samples).
+const laneSettle = 300 * time.Millisecond
+
+// maybeLane opens a lane to p's peer in the background if p's stream is
+// window-bound. Called by the coordinator on each rate sample.
+func (t *transfer) maybeLane(p *tpeer, now time.Time) {
+	rtt := time.Duration(p.s.rtt.Load())
+	if rtt <= 0 || !p.usable(now) || p.rate*rtt.Seconds() < float64(t.f.opts.LaneBytes) {
+		return
+	}
+	id := p.s.p
+	t.mu.Lock()
+	if t.lanes == nil {
+		t.lanes = map[peer.ID]*laneSet{}
+	}
+	ls := t.lanes[id]
+	if ls == nil {
+		ls = &laneSet{}
+		t.lanes[id] = ls
+	}
+	if ls.opened >= maxLanes || now.Sub(ls.at) < laneSettle {
+		t.mu.Unlock()
+		return
+	}
+	ls.opened++
+	ls.at = now
+	t.mu.Unlock()
+	go func() {
+		ctx, cancel := context.WithTimeout(t.ctx, t.f.opts.RequestTimeout)
+		defer cancel()
+		s, err := t.f.lane(ctx, id)
+		if err != nil {
+			t.f.log.Debug("transfer: no lane", "peer", id, "err", err)
+			return
+		}
+		s.rtt.Store(int64(rtt))
+		t.mu.Lock()
+		if t.ctx.Err() != nil {
+			t.mu.Unlock()
+			s.fail(errors.New("transfer ended"))
+			return
+		}
+		ls.sessions = append(ls.sessions, s)
+		t.sessions = append(t.sessions, s)
+		close(t.peerReady)
+		t.peerReady = make(chan struct{})
+		t.mu.Unlock()
+		t.f.log.Debug("transfer: lane opened", "peer", id, "rate", p.rate, "rtt", rtt)
+		select {
+		case t.newPeer <- &tpeer{s: s}:
+		case <-t.ctx.Done():
+		}
+	}()
+}
+
+// laneSet is what a transfer opened to one peer beside its shared session.
+type laneSet struct {
+	opened   int       // lanes asked for, opened or not
+	at       time.Time // when the last was asked for
+	sessions []*session
+}
+
+// closeLanes ends the transfer's lanes: unlike the shared sessions they
+// serve no one else.
+func (t *transfer) closeLanes() {
+	t.mu.Lock()
+	var ss []*session
+	for _, ls := range t.lanes {
+		ss = append(ss, ls.sessions...)
+	}
+	t.mu.Unlock()
+	for _, s := range ss {
+		s.fail(errors.New("transfer ended"))
+	}
+}
+
+// lane opens a session to a connected peer that is not shared: a stream
+// of its own, with its own window, owned by the transfer that asked.
+func (f *Fetcher) lane(ctx context.Context, id peer.ID) (*session, error) {
+	st, err := openStream(ctx, f.h, peer.AddrInfo{ID: id})
+	if err != nil {
+		return nil, err
+	}
+	window, err := reserveWindow(st.Scope(), f.opts.Window)
+	if err != nil {
+		st.Reset()
+		return nil, err
+	}
+	s := newSession(st, window, window, f.down, &f.pool, f.ban)
+	s.setIdle(f.opts.SessionIdle)
+	return s, nil
+}
