@@ -50,6 +50,9 @@ func (t *transfer) endInner(gotRoot bool) {
 	t.peerReady = make(chan struct{})
 }
 
+// errRepeated ends a prefetch at the first node it has already had.
+var errRepeated = errors.New("transfer: repeated subtree; the level walk fetches the rest")
+
 // innerGrace is how long the walk waits for a prefetch that has gone
 // quiet while a provider is known: a peer that ignores the DAG request
 // (or stalls it) costs this, not the request timeout.
@@ -149,6 +152,7 @@ func (t *transfer) fetchInner(s *session) (gotRoot bool, err error) {
 	timeout := t.f.opts.RequestTimeout
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
+	seen := map[string]bool{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -166,6 +170,17 @@ func (t *transfer) fetchInner(s *session) (gotRoot bool, err error) {
 			switch m.Type {
 			case MsgBlock:
 				n := len(m.Data)
+				if k := string(m.CID.Hash()); seen[k] {
+					// A repeated subtree: the depth-first walk sends
+					// it once per link, which a hostile DAG can make
+					// exponential. The level walk fetches each node
+					// once; leave the rest to it.
+					s.consumed(n)
+					s.release(&m)
+					return gotRoot, errRepeated
+				} else {
+					seen[k] = true
+				}
 				err := t.store.Put(ctx, m.CID, m.Data)
 				s.consumed(n)
 				s.release(&m) // the store copied it (see Store)

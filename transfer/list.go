@@ -489,8 +489,15 @@ func (t *transfer) startRun(ctx context.Context, l *list, p *tpeer, sp *span, ev
 	sp.holders[r] = struct{}{}
 	p.runs = append(p.runs, r)
 	p.addInflight(bytes, time.Now())
+	// The request is sent here, in the coordinator, not by the goroutine:
+	// a server serves a stream's bulk requests in the order they arrive,
+	// and spans go out in file order, so a streaming reader's next block
+	// is never queued behind spans assigned after it.
+	call, err := p.s.requestVerifying(Message{Type: MsgWant, CIDs: cids}, cids)
 	go func() {
-		err := t.want(rctx, l, r, cids, events)
+		if err == nil {
+			err = t.want(rctx, l, r, call, events)
+		}
 		cancel()
 		select {
 		case events <- event{r: r, end: true, err: err}:
@@ -509,12 +516,8 @@ type asyncPutter interface {
 }
 
 // want carries out one run.
-func (t *transfer) want(ctx context.Context, l *list, r *run, cids []cid.Cid, events chan<- event) error {
+func (t *transfer) want(ctx context.Context, l *list, r *run, call *call, events chan<- event) error {
 	s := r.p.s
-	call, err := s.requestVerifying(Message{Type: MsgWant, CIDs: cids}, cids)
-	if err != nil {
-		return err
-	}
 	defer s.cancel(call)
 	// Writes still in flight finish before the run reports its end, so
 	// the coordinator never sees a finished run whose blocks are not yet

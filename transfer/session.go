@@ -83,7 +83,7 @@ var errIdle = errors.New("transfer: session idle")
 type call struct {
 	id     uint64
 	typ    byte
-	expect map[string]struct{} // multihash keys of blocks the peer may still send
+	expect map[string]int // multihash keys of blocks the peer may still send, with how many times
 	ch     chan Message
 	gone   chan struct{} // closed by the consumer on cancel
 	once   sync.Once
@@ -214,11 +214,11 @@ func (s *session) requestVerifying(m Message, expect []cid.Cid) (*call, error) {
 
 func (s *session) requestV(m Message, expect []cid.Cid, consumerVerifies bool) (*call, error) {
 	c := &call{
-		typ: m.Type, expect: make(map[string]struct{}, len(expect)), gone: make(chan struct{}),
+		typ: m.Type, expect: make(map[string]int, len(expect)), gone: make(chan struct{}),
 		consumerVerifies: consumerVerifies && m.Type == MsgWant,
 	}
 	for _, e := range expect {
-		c.expect[string(e.Hash())] = struct{}{}
+		c.expect[string(e.Hash())]++
 	}
 	n := len(expect) + 2
 	if m.Type == MsgDAG {
@@ -374,10 +374,15 @@ func (s *session) dispatch(m Message) error {
 	switch m.Type {
 	case MsgBlock, MsgMissing:
 		key := string(m.CID.Hash())
-		if _, ok := c.expect[key]; !ok {
+		left := c.expect[key]
+		if left == 0 {
 			return fmt.Errorf("%w: unrequested block %s", ErrMisbehaved, m.CID)
 		}
-		delete(c.expect, key)
+		if left == 1 {
+			delete(c.expect, key)
+		} else {
+			c.expect[key] = left - 1
+		}
 		if m.Type == MsgMissing {
 			break
 		}
@@ -391,7 +396,10 @@ func (s *session) dispatch(m Message) error {
 			// blocks the peer may send next.
 			if n, err := decodeNode(m.Data); err == nil {
 				for _, l := range n.Links {
-					c.expect[string(l.Hash())] = struct{}{}
+					// Counted: a DAG with repeated subtrees
+					// names (and a DFS sends) a node once
+					// per link to it.
+					c.expect[string(l.Hash())]++
 				}
 			}
 		}
