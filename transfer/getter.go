@@ -206,7 +206,11 @@ func (g *BlockGetter) await(ctx context.Context, c cid.Cid) ([]byte, bool) {
 		if l == nil {
 			return nil, false
 		}
-		if _, ok := l.index[string(c.Hash())]; !ok {
+		i, ok := l.index[string(c.Hash())]
+		if !ok || !l.follows(i, 2*t.f.opts.SpanBytes) {
+			// A jump ahead: the block's span is likely queued behind
+			// the whole front of the file. Get asks for it alone,
+			// which a server answers at once.
 			return nil, false
 		}
 	}
@@ -259,10 +263,19 @@ func (t *transfer) getOne(ctx context.Context, s *session, c cid.Cid) ([]byte, e
 		return nil, err
 	}
 	defer s.cancel(call)
+	// The background fetch may bring c first (a reader's request raced
+	// the list that holds it, or the peer serves the run's request
+	// sooner): take that copy, and cancel this request.
+	stored := t.awaitBlock(c)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		case <-stored:
+			if data, err := t.store.Get(ctx, c); err == nil {
+				return data, nil
+			}
+			stored = nil // gone again (gc of a closed transfer): wait for the peer
 		case m, ok := <-call.ch:
 			if !ok {
 				if err := s.Err(); err != nil {

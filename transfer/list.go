@@ -76,6 +76,32 @@ type list struct {
 	// block decrements it, not the coordinator: a run cancelled right
 	// after storing may never get its event through.
 	left atomic.Int64
+	// readAt is the highest index a reader asked for (-1: none yet); see
+	// follows.
+	readAt atomic.Int64
+}
+
+// follows reports whether a reader asking for block i reads on from
+// where this list's readers were: fewer than window bytes still missing
+// between the last block asked for and i. Such a block is on its way
+// with the background fetch, which moves the reader's spans to the
+// front; a block further ahead is a jump, which Get fetches on its own
+// rather than wait for the fetch to get there. Either way i becomes the
+// reader's position.
+func (l *list) follows(i int, window int64) bool {
+	at := l.readAt.Load()
+	if int64(i) > at {
+		l.readAt.Store(int64(i)) // racing readers: any of theirs will do
+	}
+	var gap int64
+	for j := int(at) + 1; j < i; j++ {
+		if !l.state[j].Load() {
+			if gap += l.size(j); gap > window {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // sizer is the optional store method that tells a stored block's length;
@@ -181,6 +207,7 @@ func (t *transfer) fetchList(refs []blockRef) error {
 				for _, sp := range spans {
 					if sp.idx[0] <= i && i <= sp.idx[len(sp.idx)-1] {
 						sp.urgent = true
+						requeue(sp)
 					}
 				}
 			}
@@ -306,6 +333,30 @@ func (r *run) stop() {
 	r.bytes = 0
 }
 
+// requeue moves an urgent span that waits in a server's queue to the
+// front. A server serves a stream's bulk requests maxBulkActive at a
+// time, in arrival order, so a reader that has jumped ahead would wait
+// for every span requested before its own. The runs queued behind the
+// served ones, the span's and all after it, are cancelled (a queued
+// request costs nothing to cancel) and the next Schedule hands them out
+// again, urgent first and then in order. A span already arriving is left
+// alone.
+func requeue(sp *span) {
+	if sp.started {
+		return
+	}
+	for r := range sp.holders {
+		if slices.Index(r.p.runs, r) < maxBulkActive {
+			continue
+		}
+		for _, q := range slices.Clone(r.p.runs[maxBulkActive:]) {
+			if !q.sp.started {
+				q.stop()
+			}
+		}
+	}
+}
+
 // newList indexes refs by multihash. Identical blocks (a file of zeros)
 // are listed, and so fetched, once.
 func newList(refs []blockRef) *list {
@@ -319,6 +370,7 @@ func newList(refs []blockRef) *list {
 		l.refs = append(l.refs, r)
 	}
 	l.state = make([]atomic.Bool, len(l.refs))
+	l.readAt.Store(-1)
 	return l
 }
 

@@ -34,7 +34,7 @@ func (s *Server) handle(st network.Stream) {
 	defer st.Scope().ReleaseMemory(StreamMemory)
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
-	ss := &srvStream{s: s, st: st, peer: p, sp: sp, ctx: ctx, reqs: make(map[uint64]*srvReq)}
+	ss := &srvStream{s: s, st: st, peer: p, sp: sp, ctx: ctx, reqs: make(map[uint64]*srvReq), rr: -1}
 	ss.cond = sync.NewCond(&ss.mu)
 	go func() {
 		// Wake the writer when the server or the stream is torn down.
@@ -82,7 +82,7 @@ type srvStream struct {
 	queued   []*srvReq // bulk requests waiting for a slot
 	bulk     int       // bulk requests in active
 	reqs     map[uint64]*srvReq
-	rr       int
+	rr       int  // index in active of the request served last; -1 before the first
 	readDone bool // requester closed its side: finish open requests, then close
 	dead     bool // abort now
 	protoErr error
@@ -228,6 +228,14 @@ func (ss *srvStream) finished(r *srvReq) {
 	for i, a := range ss.active {
 		if a == r {
 			ss.active = append(ss.active[:i], ss.active[i+1:]...)
+			if i <= ss.rr {
+				// Keep the turn where it was: the request after the
+				// removed one is next. Without this every removal
+				// skipped one, and a queue of single-block requests
+				// (a file of 1 MiB blocks) went out as 0, 2, 4, 1, ...
+				// to a reader that needs them in order.
+				ss.rr--
+			}
 			break
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"testing"
@@ -301,5 +302,35 @@ func TestServerFairBetweenPeers(t *testing.T) {
 	t.Logf("shares: %d and %d bytes", a, b)
 	if a == 0 || b == 0 || max(a, b) > 2*min(a, b) {
 		t.Fatalf("unfair shares: %d and %d bytes", a, b)
+	}
+}
+
+// TestServerSingleWantsInOrder: single-block wants on one stream, all open
+// at once, are answered in the order they were sent. A file of 1 MiB
+// blocks is fetched as one such want per block, and a streaming reader
+// needs them in order; the round-robin used to skip one request each time
+// it finished one (blocks 1, 3, 5, 2, ...).
+func TestServerSingleWantsInOrder(t *testing.T) {
+	s := newSeeder(t, ServerOptions{})
+	var want []Message
+	var ids []uint64
+	for i := range 7 {
+		c := testCID(t, fmt.Sprint("block ", i))
+		s.store.Put(context.Background(), c, []byte(fmt.Sprint("block ", i)))
+		want = append(want, Message{Type: MsgWant, ID: uint64(i + 1), CIDs: []cid.Cid{c}})
+		ids = append(ids, uint64(i+1))
+	}
+	st, br := rawStream(t, s)
+	// No credit yet: every request is open before the first is served.
+	send(t, st, want...)
+	send(t, st, Message{Type: MsgCredit, Credit: 1 << 20})
+	var got []uint64
+	for len(got) < len(want) {
+		if m := recv(t, br); m.Type == MsgBlock {
+			got = append(got, m.ID)
+		}
+	}
+	if !slices.Equal(got, ids) {
+		t.Fatalf("blocks answered in the order %v, sent as %v", got, ids)
 	}
 }

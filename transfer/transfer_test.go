@@ -556,3 +556,42 @@ func TestBlockGetterStoreFault(t *testing.T) {
 		t.Errorf("%d writes tried, want 1 (one per provider means peers were blamed)", n)
 	}
 }
+
+// A reader that jumps ahead and then reads on gets the blocks after its
+// jump before the background fetch would have reached them: the urgent
+// span is moved ahead of the spans queued at the server.
+func TestBlockGetterJumpThenRead(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s := newSeeder(t, ServerOptions{PeerRate: 4 << 20})
+	data := randomBytes(t, 8<<20) // two seconds at the cap
+	root, leaves := buildFile(t, data, 128<<10, 174, s.store)
+	f := NewFetcher(newHost(t), memstore.New(), FetchOptions{SpanBytes: 512 << 10})
+	g := f.Getter(ctx, root, addrInfo(s.h))
+	defer g.Close()
+	if _, err := g.Get(ctx, root); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	from := len(leaves) - 4 // the last span
+	for i, c := range leaves[from:] {
+		b, err := g.Get(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		off := (from + i) * 128 << 10
+		if !bytes.Equal(b, data[off:off+len(b)]) {
+			t.Fatalf("leaf %d has wrong bytes", from+i)
+		}
+	}
+	d := time.Since(start)
+	t.Logf("the last span read %v after the jump", d)
+	// Two spans being served (1 MiB, a quarter second at the cap), then
+	// the last; without the move it came after all sixteen (about 2 s).
+	if d > 1200*time.Millisecond {
+		t.Fatalf("the last span took %v after the jump; it waited for the front of the file", d)
+	}
+	if err := g.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
