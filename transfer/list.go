@@ -171,6 +171,7 @@ func (t *transfer) fetchList(refs []blockRef) error {
 		if l.left.Load() == 0 {
 			return nil
 		}
+		t.reopenIdle(peers)
 		loads, sl, alive := schedInput(l, peers, spans, now)
 		t.npeer.Store(int32(alive))
 		for _, a := range Schedule(loads, sl, t.f.opts.Sched) {
@@ -662,6 +663,20 @@ func (t *transfer) want(ctx context.Context, l *list, r *run, call *call, events
 					return ctx.Err()
 				}
 			}
+		}
+	}
+}
+
+// reopenIdle reopens the sessions that ended for idleness while no run
+// of theirs was open to see it: between two lists of a walk, or during a
+// backoff longer than FetchOptions.SessionIdle. Such a peer did nothing
+// wrong, and without this the list would count it as gone.
+func (t *transfer) reopenIdle(peers []*tpeer) {
+	for _, p := range peers {
+		if !p.dead && errors.Is(p.s.Err(), errIdle) {
+			p.dead = true
+			t.reconnecting.Add(1)
+			go t.reconnect(p.s.p, 0, p.failures)
 		}
 	}
 }

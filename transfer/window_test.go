@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -13,6 +14,7 @@ import (
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	"github.com/trove-p2p/trove/block"
 	"github.com/trove-p2p/trove/internal/memstore"
 )
 
@@ -193,6 +195,40 @@ func TestFetchSessionIdleBetweenRequests(t *testing.T) {
 		}
 		checkFile(t, local, leaves, data)
 	}
+	if f.Banned(s1.h.ID()) || f.Banned(s2.h.ID()) {
+		t.Fatal("a seeder was banned")
+	}
+}
+
+// slowInnerStore makes reading an inner node back take a while, the
+// gap between two lists of a walk in which a session with a short idle
+// period ends.
+type slowInnerStore struct{ *memstore.Store }
+
+func (s slowInnerStore) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	if c.Type() == block.CodecDagPB {
+		time.Sleep(30 * time.Millisecond)
+	}
+	return s.Store.Get(ctx, c)
+}
+
+// TestFetchSessionIdleBetweenLists: every session ends for idleness
+// while the walk decodes the root, before the leaf list starts, so no run
+// of theirs sees errIdle. The list must reopen them, not report the
+// seeders as unable to deliver.
+func TestFetchSessionIdleBetweenLists(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s1, s2 := newSeeder(t, ServerOptions{}), newSeeder(t, ServerOptions{})
+	local := slowInnerStore{memstore.New()}
+	f := NewFetcher(newHost(t), local, FetchOptions{SessionIdle: time.Millisecond, MaxFailures: 1})
+	defer f.Close()
+	data := randomBytes(t, 2<<20)
+	root, leaves := buildFile(t, data, 256<<10, 174, s1.store, s2.store)
+	if err := f.Fetch(ctx, root, addrInfo(s1.h), addrInfo(s2.h)); err != nil {
+		t.Fatalf("fetch: %v", err)
+	}
+	checkFile(t, local.Store, leaves, data)
 	if f.Banned(s1.h.ID()) || f.Banned(s2.h.ID()) {
 		t.Fatal("a seeder was banned")
 	}
