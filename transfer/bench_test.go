@@ -104,8 +104,9 @@ func TestBenchSeederProcess(t *testing.T) {
 	size, chunk := benchSize()
 	h := newHost(t)
 	serveRaw(h)
-	// The seeder serves from Badger, as a daemon does, unless
-	// TROVE_BENCH_SEEDER_STORE=mem.
+	// The seeder serves from Badger opened as a daemon opens it
+	// (CheckReads: Badger's CRC-32C instead of a second SHA-256 per block
+	// served), unless TROVE_BENCH_SEEDER_STORE=mem.
 	var src interface {
 		Source
 		putter
@@ -113,7 +114,7 @@ func TestBenchSeederProcess(t *testing.T) {
 	if os.Getenv("TROVE_BENCH_SEEDER_STORE") == "mem" {
 		src = memstore.New()
 	} else {
-		bs, err := blockstore.Open(t.TempDir(), blockstore.Options{})
+		bs, err := blockstore.Open(t.TempDir(), blockstore.Options{CheckReads: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,10 +179,12 @@ func BenchmarkOneSource(b *testing.B) {
 	if err := h.Connect(ctx, ai); err != nil {
 		b.Fatal(err)
 	}
+	busy0, up0 := machineBusy()
 	raw, err := rawRate(ctx, h, ai.ID, size)
 	if err != nil {
 		b.Fatal(err)
 	}
+	rawCores := coresUsed(busy0, up0)
 	if _, set := os.LookupEnv("GOGC"); !set {
 		// The fetching side runs its GC as trove daemon does (cmd/trove,
 		// daemonGC), so rss-growth-MB is what a daemon shows.
@@ -189,7 +192,7 @@ func BenchmarkOneSource(b *testing.B) {
 	}
 	b.SetBytes(int64(size))
 	b.ResetTimer()
-	var rates []float64
+	var rates, cores []float64
 	var growth int64 = -1
 	for b.Loop() {
 		var st Store
@@ -220,11 +223,13 @@ func BenchmarkOneSource(b *testing.B) {
 		f := NewFetcher(h, st, opts)
 		runtime.GC()
 		before, ok := resetPeakRSS()
+		busy0, up0 := machineBusy()
 		start := time.Now()
 		if err := f.Fetch(ctx, root, ai); err != nil {
 			b.Fatal(err)
 		}
 		el := time.Since(start)
+		cores = append(cores, coresUsed(busy0, up0))
 		if peak, ok2 := peakRSS(); ok && ok2 {
 			growth = max(growth, peak-before)
 		}
@@ -241,6 +246,50 @@ func BenchmarkOneSource(b *testing.B) {
 	if growth >= 0 {
 		b.ReportMetric(float64(growth)/1e6, "rss-growth-MB")
 	}
+	// How busy the whole machine was (both processes, and whatever else
+	// runs on it), in cores: a raw stream that already keeps every core
+	// busy leaves no CPU for hashing and storing, so it is a limit the
+	// fetch cannot approach on this machine, whatever the protocol does.
+	if rawCores >= 0 {
+		b.ReportMetric(rawCores, "raw-cores")
+		b.ReportMetric(median(cores), "fetch-cores")
+		b.ReportMetric(float64(runtime.NumCPU()), "cpus")
+	}
+}
+
+// machineBusy reads the machine's busy and total CPU time from
+// /proc/stat (clock ticks); -1 where it cannot.
+func machineBusy() (busy, total int64) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return -1, -1
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return -1, -1
+	}
+	for i, v := range f[1:8] { // user nice system idle iowait irq softirq
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return -1, -1
+		}
+		total += n
+		if i != 3 && i != 4 {
+			busy += n
+		}
+	}
+	return busy, total
+}
+
+// coresUsed is how many cores were busy on average since machineBusy
+// returned busy0 and total0, or -1.
+func coresUsed(busy0, total0 int64) float64 {
+	busy1, total1 := machineBusy()
+	if busy0 < 0 || busy1 < 0 || total1 <= total0 {
+		return -1
+	}
+	return float64(busy1-busy0) / float64(total1-total0) * float64(runtime.NumCPU())
 }
 
 func median(xs []float64) float64 {
