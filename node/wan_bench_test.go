@@ -16,17 +16,22 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
 )
 
 // wanBenchSize is $TROVE_WAN_BENCH_SIZE bytes, default 64 MiB.
@@ -115,8 +120,13 @@ func viaLink(d *Daemon, l *link) string {
 
 // fetcher starts a daemon that announces an address nobody listens on, so
 // a seeder cannot dial it back directly and bypass the link.
+// TROVE_WAN_DEBUG=1 sends its debug log to stderr.
 func fetcher(b *testing.B) *Daemon {
-	return benchDaemon(b, DaemonOptions{NoGateway: true, AnnounceAddrs: []string{"/ip4/127.0.0.1/tcp/1"}})
+	o := DaemonOptions{NoGateway: true, AnnounceAddrs: []string{"/ip4/127.0.0.1/tcp/1"}}
+	if os.Getenv("TROVE_WAN_DEBUG") == "1" {
+		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return benchDaemon(b, o)
 }
 
 // checkOnlyViaLinks fails if f reached a seeder other than through its
@@ -201,7 +211,10 @@ func benchFetch(b *testing.B, c wanCase, size int64, kill float64) {
 		links, seeders = append(links, l), append(seeders, s)
 	}
 	nominal := c.rate * float64(c.links)
-	raw := rawLink(b, c.rtt, c.rate, min(size/int64(c.links), 32<<20)) * float64(c.links)
+	// The raw stream carries what one link carries in the fetch (up to
+	// 64 MiB): a shorter one would pay its setup round trip over fewer
+	// bytes and flatter of-raw.
+	raw := rawLink(b, c.rtt, c.rate, min(size/int64(c.links), 64<<20)) * float64(c.links)
 	var total time.Duration
 	b.SetBytes(size)
 	b.ResetTimer()
@@ -313,4 +326,88 @@ func BenchmarkWANTree(b *testing.B) {
 	per := total / time.Duration(b.N)
 	b.ReportMetric(per.Seconds(), "s/tree")
 	b.ReportMetric(goal.Seconds()/per.Seconds(), "of-goal")
+}
+
+// BenchmarkWANProxyCeiling is a raw TCP stream of 64 MiB through a link
+// of 125 MB/s with no latency and with 100 ms: what the emulator itself
+// lets through, so a ratio to the nominal cap can be read against it.
+func BenchmarkWANProxyCeiling(b *testing.B) {
+	for _, rtt := range []time.Duration{0, 100 * time.Millisecond} {
+		b.Run(rtt.String(), func(b *testing.B) {
+			var rates []float64
+			for range b.N {
+				rates = append(rates, rawLink(b, rtt, 125e6, 64<<20))
+			}
+			b.ReportMetric(rates[len(rates)/2]/125e6, "of-link")
+		})
+	}
+}
+
+// BenchmarkWANRawStreams moves 64 MiB over one libp2p connection (TCP,
+// Noise, yamux with trove's windows) through a 100 ms, 125 MB/s link, on
+// 1 and on 3 streams at once, with no block protocol: what the stack
+// under package transfer lets through, the limit its lanes work against.
+func BenchmarkWANRawStreams(b *testing.B) {
+	const proto = "/trove/bench-raw/0"
+	const size = 64 << 20
+	for _, streams := range []int{1, 3} {
+		b.Run(strconv.Itoa(streams), func(b *testing.B) {
+			l := newLink(b, 100*time.Millisecond, 125e6)
+			s := seederBehind(b, l)
+			s.P2P().Host().SetStreamHandler(proto, func(st network.Stream) {
+				defer st.Close()
+				var n int64
+				if _, err := fmt.Fscan(io.LimitReader(st, 24), &n); err != nil {
+					st.Reset()
+					return
+				}
+				buf := make([]byte, 1<<20)
+				for n > 0 {
+					k := min(n, int64(len(buf)))
+					if _, err := st.Write(buf[:k]); err != nil {
+						return
+					}
+					n -= k
+				}
+			})
+			var rates []float64
+			for range b.N {
+				f := fetcher(b)
+				ai, err := peer.AddrInfoFromString(viaLink(s, l))
+				if err != nil {
+					b.Fatal(err)
+				}
+				ctx := context.Background()
+				start := time.Now()
+				if err := f.P2P().Host().Connect(ctx, *ai); err != nil {
+					b.Fatal(err)
+				}
+				var g errgroup.Group
+				for range streams {
+					g.Go(func() error {
+						st, err := f.P2P().Host().NewStream(ctx, ai.ID, proto)
+						if err != nil {
+							return err
+						}
+						defer st.Close()
+						if _, err := fmt.Fprintf(st, "%23d\n", size/streams); err != nil {
+							return err
+						}
+						n, err := io.Copy(io.Discard, st)
+						if err == nil && n != size/int64(streams) {
+							err = fmt.Errorf("%d bytes", n)
+						}
+						return err
+					})
+				}
+				if err := g.Wait(); err != nil {
+					b.Fatal(err)
+				}
+				rates = append(rates, size/time.Since(start).Seconds())
+				f.Close()
+			}
+			slices.Sort(rates)
+			b.ReportMetric(rates[len(rates)/2]/125e6, "of-link")
+		})
+	}
 }

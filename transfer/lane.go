@@ -22,15 +22,15 @@ import (
 // peer (ServerOptions.MaxStreams), leaving one for other readers.
 const maxLanes = 2
 
-// laneSettle is how long after opening a lane to a peer the next may
-// open: the new lane must first be measured (a few 100 ms samples).
-const laneSettle = 300 * time.Millisecond
-
 // maybeLane opens a lane to p's peer in the background if p's stream is
 // window-bound. Called by the coordinator on each rate sample.
 func (t *transfer) maybeLane(p *tpeer, now time.Time) {
 	rtt := time.Duration(p.s.rtt.Load())
-	if rtt <= 0 || !p.usable(now) || p.rate*rtt.Seconds() < float64(t.f.opts.LaneBytes) {
+	// The last sample alone may open lanes: the smoothed rate starts from
+	// a first sample that includes the first round trip's wait, and takes
+	// a few more ticks to pass LaneBytes on a link that already has.
+	rate := max(p.rate, p.last)
+	if rtt <= 0 || !p.usable(now) || rate*rtt.Seconds() < float64(t.f.opts.LaneBytes) {
 		return
 	}
 	id := p.s.p
@@ -43,13 +43,25 @@ func (t *transfer) maybeLane(p *tpeer, now time.Time) {
 		ls = &laneSet{}
 		t.lanes[id] = ls
 	}
-	if ls.opened >= maxLanes || now.Sub(ls.at) < laneSettle {
+	// The first window-bound sample opens every lane at once: it says the
+	// stream is capped by its window, not how far the link goes beyond
+	// it, and opening them one by one, each measured before the next,
+	// left a third of a 100 ms link idle for several round trips. A lane
+	// the link cannot feed only shares it.
+	if ls.opened > 0 {
 		t.mu.Unlock()
 		return
 	}
-	ls.opened++
-	ls.at = now
+	ls.opened = maxLanes
 	t.mu.Unlock()
+	for range maxLanes {
+		t.openLane(ls, id, rtt, rate)
+	}
+}
+
+// openLane opens one lane of ls to id in the background and hands it to the
+// coordinator as one more provider.
+func (t *transfer) openLane(ls *laneSet, id peer.ID, rtt time.Duration, rate float64) {
 	go func() {
 		ctx, cancel := context.WithTimeout(t.ctx, t.f.opts.RequestTimeout)
 		defer cancel()
@@ -70,7 +82,7 @@ func (t *transfer) maybeLane(p *tpeer, now time.Time) {
 		close(t.peerReady)
 		t.peerReady = make(chan struct{})
 		t.mu.Unlock()
-		t.f.log.Debug("transfer: lane opened", "peer", id, "rate", p.rate, "rtt", rtt)
+		t.f.log.Debug("transfer: lane opened", "peer", id, "rate", rate, "rtt", rtt)
 		select {
 		case t.newPeer <- &tpeer{s: s}:
 		case <-t.ctx.Done():
@@ -80,8 +92,7 @@ func (t *transfer) maybeLane(p *tpeer, now time.Time) {
 
 // laneSet is what a transfer opened to one peer beside its shared session.
 type laneSet struct {
-	opened   int       // lanes asked for, opened or not
-	at       time.Time // when the last was asked for
+	opened   int // lanes asked for, opened or not
 	sessions []*session
 }
 

@@ -28,7 +28,8 @@ type tpeer struct {
 	busyFrom time.Time // zero when idle
 	lastRecv int64
 	lastBusy time.Duration
-	runs     []*run // live runs in request order
+	last     float64 // the last sample's rate, before smoothing
+	runs     []*run  // live runs in request order
 }
 
 func (p *tpeer) dropRun(r *run) {
@@ -438,6 +439,7 @@ func (p *tpeer) sample(now time.Time) {
 		return
 	}
 	r := float64(db) / dt.Seconds()
+	p.last = r
 	if p.rate == 0 {
 		p.rate = r
 	} else {
