@@ -1,3 +1,5 @@
+//go:build linux
+
 package fuse
 
 import (
@@ -14,10 +16,6 @@ import (
 	"github.com/trove-p2p/trove/block"
 	"github.com/trove-p2p/trove/unixfs"
 )
-
-// XattrCID is the extended attribute that holds an entry's CID, so
-// scripts can go from a path back to content (getfattr -n user.trove.cid).
-const XattrCID = "user.trove.cid"
 
 // rootNode is the mount's top directory: it lists the pinned roots and
 // answers a lookup of any CID.
