@@ -123,9 +123,41 @@ func TestBenchSeederProcess(t *testing.T) {
 	}
 	srv := NewServer(h, src, ServerOptions{})
 	defer srv.Close()
-	root, _ := buildFile(t, seederData(size), chunk, 174, src)
+	root := "none" // no file: BenchmarkRawNoise
+	if os.Getenv("TROVE_BENCH_SEEDER_RAW") != "1" {
+		c, _ := buildFile(t, seederData(size), chunk, 174, src)
+		root = c.String()
+	}
 	fmt.Printf("SEEDER %s %s %s\n", root, h.ID(), h.Addrs()[0])
 	io.Copy(io.Discard, os.Stdin) // serve until the parent closes stdin
+}
+
+// BenchmarkRawNoise is BenchmarkOneSource's limit alone: TROVE_BENCH_MB
+// (default 256) MiB of zeros on one Noise+yamux stream from a second
+// process, with trove's stack and nothing else, b.N times. It reports the
+// median rate and the cores the machine kept busy meanwhile;
+// scripts/bench-get.sh runs it next to every get.
+func BenchmarkRawNoise(b *testing.B) {
+	b.Setenv("TROVE_BENCH_SEEDER_RAW", "1")
+	size, _ := benchSize()
+	_, ai := startSeederProcess(b)
+	ctx := context.Background()
+	h := newHost(b)
+	if err := h.Connect(ctx, ai); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(size))
+	var rates, cores []float64
+	for b.Loop() {
+		busy0, up0 := machineBusy()
+		r, err := rawRate(ctx, h, ai.ID, size)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rates, cores = append(rates, r), append(cores, coresUsed(busy0, up0))
+	}
+	b.ReportMetric(median(rates)/1e6, "raw-MB/s")
+	b.ReportMetric(median(cores), "raw-cores")
 }
 
 func startSeederProcess(b *testing.B) (cid.Cid, peer.AddrInfo) {
@@ -146,9 +178,12 @@ func startSeederProcess(b *testing.B) (cid.Cid, peer.AddrInfo) {
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		if len(f) == 4 && f[0] == "SEEDER" {
-			root, err := cid.Decode(f[1])
-			if err != nil {
-				b.Fatal(err)
+			root := cid.Undef
+			if f[1] != "none" {
+				var err error
+				if root, err = cid.Decode(f[1]); err != nil {
+					b.Fatal(err)
+				}
 			}
 			id, err := peer.Decode(f[2])
 			if err != nil {
