@@ -27,10 +27,10 @@ import (
 	"time"
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"github.com/trove-p2p/trove/internal/benchraw"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -348,28 +348,12 @@ func BenchmarkWANProxyCeiling(b *testing.B) {
 // 1 and on 3 streams at once, with no block protocol: what the stack
 // under package transfer lets through, the limit its lanes work against.
 func BenchmarkWANRawStreams(b *testing.B) {
-	const proto = "/trove/bench-raw/0"
 	const size = 64 << 20
 	for _, streams := range []int{1, 3} {
 		b.Run(strconv.Itoa(streams), func(b *testing.B) {
 			l := newLink(b, 100*time.Millisecond, 125e6)
 			s := seederBehind(b, l)
-			s.P2P().Host().SetStreamHandler(proto, func(st network.Stream) {
-				defer st.Close()
-				var n int64
-				if _, err := fmt.Fscan(io.LimitReader(st, 24), &n); err != nil {
-					st.Reset()
-					return
-				}
-				buf := make([]byte, 1<<20)
-				for n > 0 {
-					k := min(n, int64(len(buf)))
-					if _, err := st.Write(buf[:k]); err != nil {
-						return
-					}
-					n -= k
-				}
-			})
+			benchraw.Serve(s.P2P().Host())
 			var rates []float64
 			for range b.N {
 				f := fetcher(b)
@@ -384,21 +368,7 @@ func BenchmarkWANRawStreams(b *testing.B) {
 				}
 				var g errgroup.Group
 				for range streams {
-					g.Go(func() error {
-						st, err := f.P2P().Host().NewStream(ctx, ai.ID, proto)
-						if err != nil {
-							return err
-						}
-						defer st.Close()
-						if _, err := fmt.Fprintf(st, "%23d\n", size/streams); err != nil {
-							return err
-						}
-						n, err := io.Copy(io.Discard, st)
-						if err == nil && n != size/int64(streams) {
-							err = fmt.Errorf("%d bytes", n)
-						}
-						return err
-					})
+					g.Go(func() error { return benchraw.Pull(ctx, f.P2P().Host(), ai.ID, size/int64(streams)) })
 				}
 				if err := g.Wait(); err != nil {
 					b.Fatal(err)

@@ -21,17 +21,13 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/trove-p2p/trove/block"
 	"github.com/trove-p2p/trove/blockstore"
+	"github.com/trove-p2p/trove/internal/benchraw"
 	"github.com/trove-p2p/trove/internal/memstore"
 )
-
-// rawProtocol streams zeros: the ceiling any block protocol over the same
-// Noise+yamux connection can reach.
-const rawProtocol = "/trove/bench-raw/0"
 
 func benchEnvInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
@@ -46,44 +42,16 @@ func benchSize() (size, chunk int) {
 	return benchEnvInt("TROVE_BENCH_MB", 256) << 20, benchEnvInt("TROVE_BENCH_CHUNK_KB", 1024) << 10
 }
 
-func serveRaw(h host.Host) {
-	h.SetStreamHandler(rawProtocol, func(st network.Stream) {
-		defer st.Close()
-		var n int64
-		if _, err := fmt.Fscan(bufio.NewReader(io.LimitReader(st, 32)), &n); err != nil {
-			st.Reset()
-			return
-		}
-		buf := make([]byte, 1<<20)
-		for n > 0 {
-			k := min(n, int64(len(buf)))
-			if _, err := st.Write(buf[:k]); err != nil {
-				return
-			}
-			n -= k
-		}
-	})
-}
-
-// rawRate measures one stream carrying size bytes from p to h.
-func rawRate(ctx context.Context, h host.Host, p peer.ID, size int) (float64, error) {
-	st, err := h.NewStream(ctx, p, rawProtocol)
-	if err != nil {
-		return 0, err
-	}
-	defer st.Close()
+// rawRate measures one stream carrying size bytes from p to h (the
+// limit; package benchraw), and how many cores the machine kept busy
+// meanwhile (-1 where it cannot tell).
+func rawRate(ctx context.Context, h host.Host, p peer.ID, size int) (rate, cores float64, err error) {
+	busy0, up0 := machineBusy()
 	start := time.Now()
-	if _, err := fmt.Fprintf(st, "%d\n", size); err != nil {
-		return 0, err
+	if err := benchraw.Pull(ctx, h, p, int64(size)); err != nil {
+		return 0, 0, err
 	}
-	n, err := io.Copy(io.Discard, st)
-	if err != nil {
-		return 0, err
-	}
-	if n != int64(size) {
-		return 0, fmt.Errorf("raw stream carried %d of %d bytes", n, size)
-	}
-	return float64(size) / time.Since(start).Seconds(), nil
+	return float64(size) / time.Since(start).Seconds(), coresUsed(busy0, up0), nil
 }
 
 // seederData fills a deterministic file, so parent and child agree
@@ -103,7 +71,7 @@ func TestBenchSeederProcess(t *testing.T) {
 	}
 	size, chunk := benchSize()
 	h := newHost(t)
-	serveRaw(h)
+	benchraw.Serve(h)
 	// The seeder serves from Badger opened as a daemon opens it
 	// (CheckReads: Badger's CRC-32C instead of a second SHA-256 per block
 	// served), unless TROVE_BENCH_SEEDER_STORE=mem.
@@ -149,12 +117,11 @@ func BenchmarkRawNoise(b *testing.B) {
 	b.SetBytes(int64(size))
 	var rates, cores []float64
 	for b.Loop() {
-		busy0, up0 := machineBusy()
-		r, err := rawRate(ctx, h, ai.ID, size)
+		r, c, err := rawRate(ctx, h, ai.ID, size)
 		if err != nil {
 			b.Fatal(err)
 		}
-		rates, cores = append(rates, r), append(cores, coresUsed(busy0, up0))
+		rates, cores = append(rates, r), append(cores, c)
 	}
 	b.ReportMetric(median(rates)/1e6, "raw-MB/s")
 	b.ReportMetric(median(cores), "raw-cores")
@@ -214,12 +181,10 @@ func BenchmarkOneSource(b *testing.B) {
 	if err := h.Connect(ctx, ai); err != nil {
 		b.Fatal(err)
 	}
-	busy0, up0 := machineBusy()
-	raw, err := rawRate(ctx, h, ai.ID, size)
+	raw, rawCores, err := rawRate(ctx, h, ai.ID, size)
 	if err != nil {
 		b.Fatal(err)
 	}
-	rawCores := coresUsed(busy0, up0)
 	if _, set := os.LookupEnv("GOGC"); !set {
 		// The fetching side runs its GC as trove daemon does (cmd/trove,
 		// daemonGC), so rss-growth-MB is what a daemon shows.

@@ -48,11 +48,11 @@ func (t *transfer) maybeLane(p *tpeer, now time.Time) {
 	// it, and opening them one by one, each measured before the next,
 	// left a third of a 100 ms link idle for several round trips. A lane
 	// the link cannot feed only shares it.
-	if ls.opened > 0 {
+	if ls.asked {
 		t.mu.Unlock()
 		return
 	}
-	ls.opened = maxLanes
+	ls.asked = true
 	t.mu.Unlock()
 	for range maxLanes {
 		t.openLane(ls, id, rtt, rate)
@@ -92,7 +92,7 @@ func (t *transfer) openLane(ls *laneSet, id peer.ID, rtt time.Duration, rate flo
 
 // laneSet is what a transfer opened to one peer beside its shared session.
 type laneSet struct {
-	opened   int // lanes asked for, opened or not
+	asked    bool // its lanes were asked for, opened or not
 	sessions []*session
 }
 
